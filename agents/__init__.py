@@ -1,0 +1,1 @@
+"""Installed as rnd_explore.agents."""

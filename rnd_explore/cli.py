@@ -1,0 +1,151 @@
+"""The ``rnd-explore`` command line: ``train`` one agent, ``compare`` bonuses over seeds."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from rnd_explore.bonuses import BONUS_NAMES
+from rnd_explore.config import add_config_arguments, config_from_arguments
+
+DEFAULT_COMPARE_BONUSES = ("none", "rnd")
+DEFAULT_COMPARE_SEEDS = (0, 1, 2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with its ``train`` and ``compare`` subcommands."""
+    parser = argparse.ArgumentParser(
+        prog="rnd-explore",
+        description="Exploration bonuses (random network distillation) for PPO on sparse-reward tasks.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    train_parser = commands.add_parser(
+        "train",
+        help="train one PPO agent with or without a bonus",
+        description="Train one PPO agent (SB3) with or without a novelty bonus and log to TensorBoard.",
+    )
+    add_config_arguments(train_parser)
+
+    compare_parser = commands.add_parser(
+        "compare",
+        help="compare bonuses over several seeds (table, CSV/JSON and plot)",
+        description=(
+            "Train every bonus with every seed, then write results.csv, results.json and returns.png "
+            "to the output folder. The defaults compare PPO with and without RND on DeepSea."
+        ),
+    )
+    compare_parser.add_argument(
+        "--bonuses", nargs="+", default=list(DEFAULT_COMPARE_BONUSES), metavar="NAME",
+        help=f"bonuses to compare, from {', '.join(BONUS_NAMES)} (default: %(default)s)",
+    )
+    compare_parser.add_argument(
+        "--seeds", nargs="+", type=int, default=list(DEFAULT_COMPARE_SEEDS), metavar="S",
+        help="seeds, each run with every bonus (default: %(default)s)",
+    )
+    compare_parser.add_argument(
+        "--out-dir", default=None,
+        help="comparison folder (default: runs/compare-<env>-<date>-<time>)",
+    )
+    compare_parser.add_argument(
+        "--workers", type=int, default=2,
+        help="runs trained at the same time, one process each (default: %(default)s)",
+    )
+    add_config_arguments(compare_parser, exclude=("bonus", "seed", "log_dir", "run_name"))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``rnd-explore`` console script; returns the exit status."""
+    parser = build_parser()
+    arguments = parser.parse_args(argv)
+    _configure_logging(arguments.verbose)
+    try:
+        if arguments.command == "train":
+            return _train(arguments)
+        return _compare(arguments)
+    except (ValueError, TypeError) as error:
+        parser.exit(2, f"rnd-explore {arguments.command}: error: {error}\n")
+    except KeyboardInterrupt:
+        print("Interrupted; finished runs keep their files.", file=sys.stderr)
+        return 130
+
+
+def _configure_logging(verbose: bool) -> None:
+    from rich.logging import RichHandler
+
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(message)s",
+        handlers=[RichHandler(show_path=False)],
+    )
+
+
+def _train(arguments: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from rnd_explore.training import train
+
+    config = config_from_arguments(arguments)
+    console = Console()
+    with Progress(console=console) as progress:
+        task = progress.add_task(config.resolved_run_name(), total=config.total_steps)
+        summary = train(config, progress=lambda steps: progress.update(task, completed=steps))
+    run_dir = Path(config.log_dir) / config.resolved_run_name()
+    first = "never" if summary.first_success_episode is None else str(summary.first_success_episode)
+    console.print(
+        f"[bold]{summary.run_name}[/]: {summary.episodes} episodes, {summary.successes} successful "
+        f"(first at episode {first}), final mean return {summary.final_mean_return:.3f}, "
+        f"{summary.steps_per_second:.0f} steps/s on {summary.device}.\n"
+        f"Files in {run_dir}; view with: tensorboard --logdir {config.log_dir}"
+    )
+    return 0
+
+
+def _compare(arguments: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from rnd_explore.compare import run_comparison
+
+    base = config_from_arguments(arguments, bonus=arguments.bonuses[0], seed=arguments.seeds[0])
+    out_dir = arguments.out_dir
+    if out_dir is None:
+        short_id = base.env_id.split("/")[-1]
+        out_dir = Path("runs") / f"compare-{short_id}-{time.strftime('%Y%m%d-%H%M%S')}"
+    result = run_comparison(base, arguments.bonuses, arguments.seeds, out_dir, workers=arguments.workers)
+    console = Console()
+    console.print(results_table(result.table, base))
+    console.print(
+        f"Table: {result.out_dir / 'results.csv'} and results.json; plot: {result.plot}\n"
+        f"TensorBoard: tensorboard --logdir {result.out_dir / 'runs'}"
+    )
+    return 0
+
+
+def results_table(rows, base):
+    """A rich table of the comparison rows."""
+    from rich.table import Table
+
+    from rnd_explore.results import format_first_success
+
+    table = Table(title=f"{base.env_id} {base.resolved_env_kwargs()}, {base.total_steps} steps per run")
+    for header in ("bonus", "seeds reached goal", "median episodes to first success", "final mean return [95% CI]"):
+        table.add_column(header)
+    for row in rows:
+        table.add_row(
+            row.bonus,
+            f"{row.seeds_reached_goal}/{row.seeds}",
+            format_first_success(row.median_episodes_to_first_success),
+            f"{row.final_mean_return:.3f} [{row.final_return_ci_low:.3f}, {row.final_return_ci_high:.3f}]",
+        )
+    return table
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,177 @@
+"""One training run: environments, bonus, SB3 PPO, TensorBoard, and the run's result files.
+
+Run folder layout (``<log_dir>/<run_name>/``)::
+
+    events.out.tfevents.*   TensorBoard (charts/, losses/, intrinsic/, hyperparameters)
+    episodes.csv            one row per finished episode
+    summary.json            the run's summary (``RunSummary``) and its config
+    model.zip, bonus.pt     trained policy and bonus state (with save_model)
+
+Every file is written atomically, so an interrupted run never leaves a partial result.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from rnd_explore.atomic_io import atomic_torch_save, atomic_write, atomic_write_text
+from rnd_explore.config import TrainConfig
+
+logger = logging.getLogger(__name__)
+
+FINAL_FRACTION = 0.1
+"""The final return averages the episodes that end in this last fraction of the step budget."""
+
+
+@dataclass
+class RunSummary:
+    """What one run achieved. Steps count environment transitions over all envs."""
+
+    run_name: str
+    env_id: str
+    bonus: str
+    seed: int
+    total_steps: int
+    episodes: int
+    successes: int
+    first_success_episode: int | None
+    first_success_step: int | None
+    final_mean_return: float
+    wall_seconds: float
+    steps_per_second: float
+    device: str
+
+    @property
+    def reached_goal(self) -> bool:
+        """True when at least one episode succeeded."""
+        return self.first_success_episode is not None
+
+
+def final_mean_return(steps: np.ndarray, returns: np.ndarray, total_steps: int) -> float:
+    """Mean return of episodes ending in the last ``FINAL_FRACTION`` of the budget (NaN if none)."""
+    if len(returns) == 0:
+        return float("nan")
+    late = steps > (1.0 - FINAL_FRACTION) * total_steps
+    if not late.any():
+        late = steps == steps.max()
+    return float(np.mean(returns[late]))
+
+
+def train(config: TrainConfig, progress: Callable[[int], None] | None = None) -> RunSummary:
+    """Train one agent and write its run folder; return the run's summary.
+
+    Args:
+        config: the run configuration (validated here).
+        progress: called with the number of environment steps taken so far, after every step.
+    """
+    from stable_baselines3.common.logger import Logger
+    from torch.utils.tensorboard import SummaryWriter
+
+    from rnd_explore.agents.callbacks import BonusUpdateCallback, EpisodeStatsCallback, ProgressCallback
+    from rnd_explore.agents.sb3_ppo import build_ppo, make_training_env
+    from rnd_explore.device import resolve_device
+    from rnd_explore.tensorboard_logging import NamespacedTensorBoardFormat, log_hyperparameters
+
+    config.validate()
+    torch.set_num_threads(config.torch_threads)
+    device = resolve_device(config.device)
+    run_dir = Path(config.log_dir) / config.resolved_run_name()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    logger.info("run %s on %s, writing to %s", config.resolved_run_name(), device, run_dir)
+
+    resolved = TrainConfig(**{**asdict(config), "device": str(device)})
+    env, bonus_wrapper = make_training_env(resolved)
+    writer = SummaryWriter(log_dir=str(run_dir))
+    hyperparameters = resolved.to_dict()
+    log_hyperparameters(writer, hyperparameters)
+
+    model = build_ppo(resolved, env)
+    model.set_logger(Logger(folder=str(run_dir), output_formats=[NamespacedTensorBoardFormat(writer)]))
+    episode_callback = EpisodeStatsCallback(writer)
+    callbacks = [episode_callback]
+    if bonus_wrapper is not None:
+        bonus_wrapper.warmup(resolved.warmup_steps)
+        callbacks.append(BonusUpdateCallback(bonus_wrapper))
+    if progress is not None:
+        callbacks.append(ProgressCallback(progress))
+
+    start = time.perf_counter()
+    try:
+        model.learn(total_timesteps=resolved.total_steps, callback=callbacks)
+    finally:
+        writer.flush()
+    wall_seconds = time.perf_counter() - start
+
+    summary = summarise(resolved, episode_callback.log.records, wall_seconds, int(model.num_timesteps))
+    write_run_files(run_dir, resolved, summary, episode_callback.log.records)
+    if resolved.save_model:
+        atomic_write(run_dir / "model.zip", model.save)
+        if bonus_wrapper is not None:
+            atomic_torch_save(bonus_wrapper.bonus.state_dict(), run_dir / "bonus.pt")
+    writer.close()
+    env.close()
+    return summary
+
+
+def summarise(config: TrainConfig, records: list, wall_seconds: float, steps_taken: int) -> RunSummary:
+    """Build the ``RunSummary`` of a finished run from its episode records."""
+    steps = np.array([record.step for record in records], dtype=np.int64)
+    returns = np.array([record.extrinsic_return for record in records], dtype=np.float64)
+    first = next((record for record in records if record.success), None)
+    return RunSummary(
+        run_name=config.resolved_run_name(),
+        env_id=config.env_id,
+        bonus=config.bonus,
+        seed=config.seed,
+        total_steps=steps_taken,
+        episodes=len(records),
+        successes=sum(record.success for record in records),
+        first_success_episode=None if first is None else first.episode,
+        first_success_step=None if first is None else first.step,
+        final_mean_return=final_mean_return(steps, returns, steps_taken),
+        wall_seconds=wall_seconds,
+        steps_per_second=steps_taken / max(wall_seconds, 1e-9),
+        device=config.device,
+    )
+
+
+def write_run_files(run_dir: Path, config: TrainConfig, summary: RunSummary, records: list) -> None:
+    """Write ``episodes.csv`` and ``summary.json`` atomically."""
+    buffer = io.StringIO()
+    columns = ["step", "episode", "extrinsic_return", "length", "success", "intrinsic_return"]
+    table = csv.DictWriter(buffer, fieldnames=columns)
+    table.writeheader()
+    for record in records:
+        table.writerow(asdict(record))
+    atomic_write_text(run_dir / "episodes.csv", buffer.getvalue())
+    payload: dict[str, Any] = {"summary": asdict(summary), "config": config.to_dict()}
+    atomic_write_text(run_dir / "summary.json", json.dumps(payload, indent=2, allow_nan=True))
+
+
+def load_summary(run_dir: str | Path) -> RunSummary:
+    """Read ``summary.json`` of a finished run."""
+    payload = json.loads((Path(run_dir) / "summary.json").read_text())
+    return RunSummary(**payload["summary"])
+
+
+def load_episodes(run_dir: str | Path) -> dict[str, np.ndarray]:
+    """Read ``episodes.csv`` as columns: step, episode, extrinsic_return, length, success, intrinsic_return."""
+    with open(Path(run_dir) / "episodes.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    columns: dict[str, np.ndarray] = {}
+    for name, dtype in (("step", np.int64), ("episode", np.int64), ("extrinsic_return", np.float64),
+                        ("length", np.int64), ("intrinsic_return", np.float64)):
+        columns[name] = np.array([row[name] for row in rows], dtype=dtype)
+    columns["success"] = np.array([row["success"] == "True" for row in rows], dtype=bool)
+    return columns

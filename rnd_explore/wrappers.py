@@ -1,0 +1,135 @@
+"""Stable-Baselines3 ``VecEnvWrapper`` that adds a novelty bonus to the reward at step time."""
+
+from __future__ import annotations
+
+import numpy as np
+from gymnasium import spaces
+from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
+
+from rnd_explore._checks import check_non_negative_float, check_non_negative_int
+from rnd_explore.bonuses.base import NoveltyBonus
+
+
+class BonusVecEnvWrapper(VecEnvWrapper):
+    """Adds ``extrinsic_coef * r_ext + intrinsic_coef * normalised bonus`` to every step's reward.
+
+    The bonus of a transition is the novelty of the observation it leads to (the
+    ``terminal_observation`` for an environment that just finished an episode). Because the
+    mixed reward is what ``step_wait`` returns, SB3 stores it in its rollout buffer and the
+    returns and advantages it computes include the bonus.
+
+    The wrapper also keeps every observation of the current rollout; ``update_bonus()``
+    (called by ``BonusUpdateCallback`` when a rollout ends) updates the observation
+    normaliser with them, trains the predictor and clears the store. Each step's ``infos``
+    gain ``"extrinsic_reward"``, ``"intrinsic_reward"`` (normalised) and ``"raw_bonus"``;
+    at the end of an episode ``"episode_intrinsic_return"`` holds the undiscounted sum of
+    the normalised bonus over that episode.
+
+    Args:
+        venv: the vectorised environments; their observation space must match the bonus.
+        bonus: the novelty bonus; ``bonus.num_envs`` must equal ``venv.num_envs``.
+        intrinsic_coef: ``c_int`` >= 0.
+        extrinsic_coef: ``c_ext`` >= 0.
+    """
+
+    def __init__(
+        self,
+        venv: VecEnv,
+        bonus: NoveltyBonus,
+        intrinsic_coef: float = 1.0,
+        extrinsic_coef: float = 1.0,
+    ) -> None:
+        super().__init__(venv)
+        if bonus.num_envs != venv.num_envs:
+            raise ValueError(
+                f"The bonus was built for num_envs={bonus.num_envs} but the VecEnv has {venv.num_envs} "
+                "environments. Build the bonus with the VecEnv's num_envs."
+            )
+        if bonus.observation_space.shape != venv.observation_space.shape:
+            raise ValueError(
+                f"The bonus expects observations of shape {bonus.observation_space.shape} but the VecEnv "
+                f"produces {venv.observation_space.shape}. Build the bonus from venv.observation_space."
+            )
+        self.bonus = bonus
+        self.intrinsic_coef = check_non_negative_float("intrinsic_coef", intrinsic_coef)
+        self.extrinsic_coef = check_non_negative_float("extrinsic_coef", extrinsic_coef)
+        self._rollout_observations: list[np.ndarray] = []
+        self._episode_intrinsic = np.zeros(self.num_envs, dtype=np.float64)
+        self.last_raw_bonus = np.zeros(self.num_envs, dtype=np.float32)
+        self.last_intrinsic_reward = np.zeros(self.num_envs, dtype=np.float32)
+
+    def reset(self) -> np.ndarray:
+        self._episode_intrinsic[:] = 0.0
+        return self.venv.reset()
+
+    def step_wait(self):
+        observations, rewards, dones, infos = self.venv.step_wait()
+        next_observations = _next_observations(observations, dones, infos)
+        raw = self.bonus.score(next_observations)
+        intrinsic = self.bonus.normalize_reward(raw)
+        raw_np = raw.cpu().numpy()
+        intrinsic_np = intrinsic.cpu().numpy().astype(np.float32)
+        self._rollout_observations.append(next_observations)
+        self.last_raw_bonus = raw_np
+        self.last_intrinsic_reward = intrinsic_np
+        self._episode_intrinsic += intrinsic_np
+        for index, info in enumerate(infos):
+            info["extrinsic_reward"] = float(rewards[index])
+            info["intrinsic_reward"] = float(intrinsic_np[index])
+            info["raw_bonus"] = float(raw_np[index])
+            if dones[index]:
+                info["episode_intrinsic_return"] = float(self._episode_intrinsic[index])
+                self._episode_intrinsic[index] = 0.0
+        mixed = self.extrinsic_coef * rewards + self.intrinsic_coef * intrinsic_np
+        return observations, mixed.astype(np.float32), dones, infos
+
+    def warmup(self, steps_per_env: int) -> None:
+        """Initialise the bonus's statistics with ``steps_per_env`` random-action steps per env.
+
+        The observations update the observation normaliser; then their raw bonuses, in time
+        order, initialise the intrinsic return statistics, so the first training steps are
+        not divided by a near-zero std. The environments are reset afterwards.
+        """
+        steps_per_env = check_non_negative_int("warmup steps", steps_per_env)
+        if steps_per_env == 0:
+            return
+        if not isinstance(self.action_space, spaces.Discrete):
+            raise ValueError(f"Random-action warm-up needs a Discrete action space, got {self.action_space}.")
+        self.venv.reset()
+        collected = []
+        for _ in range(steps_per_env):
+            actions = np.array([self.action_space.sample() for _ in range(self.num_envs)])
+            observations, _, dones, infos = self.venv.step(actions)
+            collected.append(_next_observations(observations, dones, infos))
+        stacked = np.stack(collected)
+        self.bonus.update_observation_statistics(stacked.reshape(-1, *stacked.shape[2:]))
+        for step_observations in stacked:
+            self.bonus.normalize_reward(self.bonus.score(step_observations))
+        self.reset()
+
+    def update_bonus(self) -> dict[str, float]:
+        """Update the observation statistics and train the bonus on the stored rollout.
+
+        Returns the statistics of ``NoveltyBonus.update``, or an empty dict when no step was
+        taken since the last call.
+        """
+        if not self._rollout_observations:
+            return {}
+        stacked = np.stack(self._rollout_observations)
+        observations = stacked.reshape(-1, *stacked.shape[2:])
+        self._rollout_observations = []
+        self.bonus.update_observation_statistics(observations)
+        return self.bonus.update(observations)
+
+
+def _next_observations(observations: np.ndarray, dones: np.ndarray, infos: list[dict]) -> np.ndarray:
+    """Replace the reset observation of finished envs by their ``terminal_observation``."""
+    if not np.any(dones):
+        return np.array(observations, copy=True)
+    result = np.array(observations, copy=True)
+    for index in np.flatnonzero(dones):
+        terminal = infos[index].get("terminal_observation")
+        if terminal is not None:
+            result[index] = terminal
+    return result
+

@@ -1,0 +1,78 @@
+"""The command line: help text, configuration parsing and clear errors on bad input."""
+
+import dataclasses
+import re
+
+import pytest
+
+from rnd_explore.cli import build_parser, main
+from rnd_explore.config import TrainConfig, parse_key_values
+
+
+def test_train_help_documents_every_option(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--help"])
+    output = capsys.readouterr().out
+    flat = " ".join(output.split())
+
+    assert exit_info.value.code == 0
+    for config_field in dataclasses.fields(TrainConfig):
+        flag = "--" + config_field.name.replace("_", "-")
+        assert flag in output, flag
+    assert "(default: 0.99)" in flat
+    assert "in environment steps" in flat
+
+
+def test_config_from_arguments_round_trip():
+    from rnd_explore.config import config_from_arguments
+
+    arguments = build_parser().parse_args(
+        ["train", "--bonus", "none", "--env-kwargs", "size=8", "deterministic=false", "--policy-hidden", "32", "--seed", "4"]
+    )
+    config = config_from_arguments(arguments)
+
+    assert config.bonus == "none"
+    assert config.resolved_env_kwargs() == {"size": 8, "deterministic": False, "mapping_seed": 4}
+    assert config.policy_hidden == (32,)
+
+
+def test_default_deep_sea_kwargs_follow_the_seed():
+    assert TrainConfig(seed=3).resolved_env_kwargs() == {"size": 16, "mapping_seed": 3}
+    assert TrainConfig(env_id="CartPole-v1").resolved_env_kwargs() == {}
+
+
+def test_parse_key_values_rejects_missing_equals():
+    with pytest.raises(ValueError, match="Invalid --env-kwargs entry 'size'"):
+        parse_key_values(["size"])
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["--bonus", "count"], "Unknown bonus 'count'. Choose one of: none, rnd"),
+        (["--env-id", "NoSuchEnv-v0"], "Unknown or invalid environment id 'NoSuchEnv-v0'"),
+        (["--env-id", "Pendulum-v1", "--bonus", "none"], "need a Discrete action space"),
+        (["--num-envs", "0"], "num_envs must be an integer >= 1, got 0"),
+        (["--intrinsic-coef", "-2"], "intrinsic_coef must be a finite number >= 0, got -2"),
+        (["--total-steps", "10"], "total_steps=10 is shorter than one rollout"),
+        (["--device", "cuda:0"], "CUDA is not available"),
+    ],
+)
+def test_train_bad_input_exits_with_clear_error(arguments, message, capsys, tmp_path):
+    import torch
+
+    if "cuda:0" in arguments and torch.cuda.is_available():
+        pytest.skip("CUDA is available on this machine")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--log-dir", str(tmp_path), "--total-steps", "1024", *arguments])
+
+    assert exit_info.value.code == 2
+    assert re.search(re.escape(message), capsys.readouterr().err)
+
+
+def test_compare_rejects_unknown_bonus(capsys, tmp_path):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["compare", "--bonuses", "none", "curiosity", "--out-dir", str(tmp_path)])
+
+    assert exit_info.value.code == 2
+    assert "Unknown bonus 'curiosity'" in capsys.readouterr().err
