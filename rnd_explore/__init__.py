@@ -15,7 +15,7 @@ from rnd_explore.normalization import (
     RunningMeanStd,
 )
 from rnd_explore.observation_encoding import ObservationEncoder
-from rnd_explore.wrappers import BonusVecEnvWrapper
+from rnd_explore.wrappers import BonusRewardWrapper, BonusVecEnvWrapper
 
 __version__ = "0.1.0"
 
@@ -26,6 +26,7 @@ __all__ = [
     "BatchedLinear",
     "BatchedMLP",
     "BonusConfig",
+    "BonusRewardWrapper",
     "BonusVecEnvWrapper",
     "IntrinsicRewardNormalizer",
     "NoveltyBonus",

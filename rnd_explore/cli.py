@@ -93,6 +93,8 @@ def _train(arguments: argparse.Namespace) -> int:
     from rnd_explore.training import train
 
     config = config_from_arguments(arguments)
+    if config.run_name is None:
+        config.run_name = f"{config.resolved_run_name()}__{time.strftime('%Y%m%d-%H%M%S')}"
     console = Console()
     with Progress(console=console) as progress:
         task = progress.add_task(config.resolved_run_name(), total=config.total_steps)

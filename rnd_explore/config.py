@@ -72,7 +72,7 @@ class TrainConfig:
     device: str = _option("auto", "torch device: auto (CUDA when available), cpu, cuda or cuda:N")
     torch_threads: int = _option(1, "torch CPU threads for this run (keep 1 when several runs share the machine)")
     log_dir: str = _option("runs", "folder that receives one subfolder per run")
-    run_name: str | None = _option(None, "name of the run's subfolder (default: env__bonus__seed)")
+    run_name: str | None = _option(None, "name of the run's subfolder (default: env__bonus__seedS__date-time)")
     save_model: bool = _option(True, "save the trained policy and bonus state at the end")
 
     def resolved_env_kwargs(self) -> dict[str, Any]:

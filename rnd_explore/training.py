@@ -87,6 +87,11 @@ def train(config: TrainConfig, progress: Callable[[int], None] | None = None) ->
     torch.set_num_threads(config.torch_threads)
     device = resolve_device(config.device)
     run_dir = Path(config.log_dir) / config.resolved_run_name()
+    if (run_dir / "summary.json").exists():
+        raise ValueError(
+            f"The run folder {run_dir} already holds a finished run. Pass another run name or log folder, "
+            "or delete that folder."
+        )
     run_dir.mkdir(parents=True, exist_ok=True)
     logger.info("run %s on %s, writing to %s", config.resolved_run_name(), device, run_dir)
 

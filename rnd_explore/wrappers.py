@@ -1,7 +1,12 @@
-"""Stable-Baselines3 ``VecEnvWrapper`` that adds a novelty bonus to the reward at step time."""
+"""Wrappers that add a novelty bonus to the reward at step time.
+
+``BonusVecEnvWrapper`` wraps an SB3 ``VecEnv``; ``BonusRewardWrapper`` is the same logic for one
+gymnasium environment. On the same transitions both return the same rewards.
+"""
 
 from __future__ import annotations
 
+import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
@@ -116,10 +121,14 @@ class BonusVecEnvWrapper(VecEnvWrapper):
         if not self._rollout_observations:
             return {}
         stacked = np.stack(self._rollout_observations)
-        observations = stacked.reshape(-1, *stacked.shape[2:])
         self._rollout_observations = []
-        self.bonus.update_observation_statistics(observations)
-        return self.bonus.update(observations)
+        return _train_bonus(self.bonus, stacked.reshape(-1, *stacked.shape[2:]))
+
+
+def _train_bonus(bonus: NoveltyBonus, observations: np.ndarray) -> dict[str, float]:
+    """Add ``observations`` to the bonus's observation statistics, then train on them."""
+    bonus.update_observation_statistics(observations)
+    return bonus.update(observations)
 
 
 def _next_observations(observations: np.ndarray, dones: np.ndarray, infos: list[dict]) -> np.ndarray:
@@ -133,3 +142,48 @@ def _next_observations(observations: np.ndarray, dones: np.ndarray, infos: list[
             result[index] = terminal
     return result
 
+
+
+class BonusRewardWrapper(gym.Wrapper):
+    """Gymnasium wrapper: ``reward = extrinsic_coef * r + intrinsic_coef * normalised bonus``.
+
+    The single-environment counterpart of ``BonusVecEnvWrapper`` for custom training loops.
+    The bonus must be built with ``num_envs=1``. ``info`` gains ``"extrinsic_reward"``,
+    ``"intrinsic_reward"`` and ``"raw_bonus"``. Observations are stored until
+    ``update_bonus()`` trains the bonus on them.
+    """
+
+    def __init__(self, env: gym.Env, bonus: NoveltyBonus, intrinsic_coef: float = 1.0, extrinsic_coef: float = 1.0) -> None:
+        super().__init__(env)
+        if bonus.num_envs != 1:
+            raise ValueError(
+                f"BonusRewardWrapper wraps one environment, so the bonus needs num_envs=1, got {bonus.num_envs}. "
+                "Use BonusVecEnvWrapper for vectorised environments."
+            )
+        if bonus.observation_space.shape != env.observation_space.shape:
+            raise ValueError(
+                f"The bonus expects observations of shape {bonus.observation_space.shape} but the environment "
+                f"produces {env.observation_space.shape}. Build the bonus from env.observation_space."
+            )
+        self.bonus = bonus
+        self.intrinsic_coef = check_non_negative_float("intrinsic_coef", intrinsic_coef)
+        self.extrinsic_coef = check_non_negative_float("extrinsic_coef", extrinsic_coef)
+        self._observations: list[np.ndarray] = []
+
+    def step(self, action):
+        observation, reward, terminated, truncated, info = self.env.step(action)
+        batch = np.asarray(observation)[None]
+        raw = self.bonus.score(batch)
+        intrinsic = float(self.bonus.normalize_reward(raw)[0])
+        self._observations.append(batch[0])
+        info = {**info, "extrinsic_reward": float(reward), "intrinsic_reward": intrinsic, "raw_bonus": float(raw[0])}
+        mixed = self.extrinsic_coef * float(reward) + self.intrinsic_coef * intrinsic
+        return observation, mixed, terminated, truncated, info
+
+    def update_bonus(self) -> dict[str, float]:
+        """Update the observation statistics and train the bonus on the stored observations."""
+        if not self._observations:
+            return {}
+        observations = np.stack(self._observations)
+        self._observations = []
+        return _train_bonus(self.bonus, observations)

@@ -130,3 +130,33 @@ def test_warmup_initialises_observation_statistics():
     assert bonus.obs_normalizer.stats.mean.item() == pytest.approx(5.5)
     assert bonus.obs_normalizer.stats.var.item() == pytest.approx(8.25)
     assert bonus.reward_normalizer.return_stats.count.item() == 20
+
+
+def test_gymnasium_wrapper_matches_vec_wrapper():
+    from rnd_explore import BonusRewardWrapper
+    from rnd_explore.envs import DeepSeaEnv
+
+    config = BonusConfig(hidden_sizes=(16,), output_dim=4)
+    venv = DummyVecEnv([lambda: DeepSeaEnv(size=5)])
+    vec_wrapper = BonusVecEnvWrapper(venv, make_bonus("rnd", venv.observation_space, 1, config), intrinsic_coef=2.0)
+    single = DeepSeaEnv(size=5)
+    gym_wrapper = BonusRewardWrapper(single, make_bonus("rnd", single.observation_space, 1, config), intrinsic_coef=2.0)
+    actions = np.random.default_rng(0).integers(0, 2, size=15)
+
+    vec_wrapper.reset()
+    gym_wrapper.reset(seed=0)
+    vec_rewards, gym_rewards = [], []
+    for action in actions:
+        _, reward, _, _ = vec_wrapper.step(np.array([action]))
+        vec_rewards.append(float(reward[0]))
+        _, single_reward, terminated, truncated, _ = gym_wrapper.step(int(action))
+        gym_rewards.append(single_reward)
+        if terminated or truncated:
+            gym_wrapper.reset()
+
+    np.testing.assert_allclose(vec_rewards, gym_rewards, rtol=1e-5, atol=1e-7)
+    assert max(gym_rewards) > 0
+    vec_stats = vec_wrapper.update_bonus()
+    gym_stats = gym_wrapper.update_bonus()
+    assert vec_stats["trained_samples"] == gym_stats["trained_samples"]
+    assert vec_stats["predictor_loss"] == pytest.approx(gym_stats["predictor_loss"], rel=1e-5)

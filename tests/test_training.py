@@ -77,3 +77,13 @@ def test_rnd_solves_deep_sea_where_plain_ppo_fails(tmp_path):
     assert int(table["rnd"]["seeds_reached_goal"]) == rows["rnd"].seeds_reached_goal
     assert float(table["rnd"]["final_mean_return"]) == pytest.approx(rows["rnd"].final_mean_return)
     assert (tmp_path / "returns.png").stat().st_size > 10_000
+
+
+def test_finished_run_folder_is_not_overwritten(tmp_path):
+    config = short_config(tmp_path, run_name="kept", total_steps=256, save_model=False)
+    train(config)
+    before = (tmp_path / "kept" / "episodes.csv").read_text()
+
+    with pytest.raises(ValueError, match="already holds a finished run"):
+        train(config)
+    assert (tmp_path / "kept" / "episodes.csv").read_text() == before
