@@ -75,7 +75,7 @@ class DeepSeaEnv(gym.Env[np.ndarray, np.int64]):
     the +1 was collected during the episode.
     """
 
-    metadata = {"render_modes": ["ansi"], "render_fps": 4}
+    metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
 
     def __init__(
         self,
@@ -107,7 +107,7 @@ class DeepSeaEnv(gym.Env[np.ndarray, np.int64]):
                 ``np_random``, added to the reward of the last step when it starts in
                 column 0 or column N - 1. bsuite's stochastic DeepSea uses 1.0. The
                 default 0.0 keeps rewards noise-free. Must be finite and >= 0.
-            render_mode: None or "ansi".
+            render_mode: None, "ansi" or "rgb_array".
 
         Raises:
             ValueError: If ``size``, ``unscaled_move_cost``, ``reward_noise_std`` or
@@ -269,24 +269,35 @@ class DeepSeaEnv(gym.Env[np.ndarray, np.int64]):
             info["is_success"] = self._collected_treasure
         return self._observation(), reward, terminated, False, info
 
-    def render(self) -> str | None:
-        """Render the grid as text when ``render_mode`` is "ansi".
+    def render(self) -> str | np.ndarray | None:
+        """Render the grid in the chosen ``render_mode``.
 
         Returns:
-            N lines of N characters: "A" is the agent, "*" the rewarding bottom-right
-            cell and "." any other cell. After the last step the agent has left the grid
-            and no "A" is drawn. Returns None when ``render_mode`` is None.
+            For "ansi", N lines of N characters: "A" is the agent, "*" the rewarding
+            bottom-right cell and "." any other cell. For "rgb_array", a uint8 image
+            ``[8 N, 8 N, 3]`` with the agent white, the rewarding cell gold and the rest
+            dark blue. After the last step the agent has left the grid and is not drawn.
+            None when ``render_mode`` is None.
         """
         if self.render_mode is None:
             gym.logger.warn(
                 "DeepSeaEnv.render() was called without a render mode. Pass "
-                'render_mode="ansi" when creating the environment.'
+                'render_mode="ansi" or "rgb_array" when creating the environment.'
             )
             return None
 
+        agent_visible = self._row is not None and self._row < self._size
+        if self.render_mode == "rgb_array":
+            cells = np.zeros((self._size, self._size, 3), dtype=np.uint8)
+            cells[:, :] = (20, 30, 70)
+            cells[self._size - 1, self._size - 1] = (230, 180, 30)
+            if agent_visible:
+                cells[self._row, self._column] = (255, 255, 255)
+            return np.kron(cells, np.ones((8, 8, 1), dtype=np.uint8))
+
         cells = np.full((self._size, self._size), ".", dtype="<U1")
         cells[self._size - 1, self._size - 1] = "*"
-        if self._row is not None and self._row < self._size:
+        if agent_visible:
             cells[self._row, self._column] = "A"
         return "\n".join("".join(line) for line in cells) + "\n"
 

@@ -200,6 +200,27 @@ def test_render_ansi_grid():
     assert env.render() == "...\n.A.\n..*\n"
 
 
+def test_render_rgb_array_marks_agent_and_goal():
+    env = DeepSeaEnv(size=3, mapping_seed=0, render_mode="rgb_array")
+    env.reset(seed=0)
+
+    frame = env.render()
+
+    assert frame.shape == (24, 24, 3) and frame.dtype == np.uint8
+    np.testing.assert_array_equal(frame[4, 4], [255, 255, 255])  # agent cell (0, 0)
+    np.testing.assert_array_equal(frame[20, 20], [230, 180, 30])  # goal cell (2, 2)
+    np.testing.assert_array_equal(frame[4, 12], [20, 30, 70])
+
+
+def test_sb3_make_vec_env_accepts_the_id():
+    from stable_baselines3.common.env_util import make_vec_env
+
+    # SB3 passes render_mode="rgb_array" when it builds envs from an id.
+    venv = make_vec_env(DEEP_SEA_ID, n_envs=2, env_kwargs={"size": 4}, seed=0)
+
+    assert venv.reset().shape == (2, 4, 4)
+
+
 @pytest.mark.filterwarnings("error")
 @pytest.mark.parametrize("deterministic", [True, False])
 def test_env_checker_unwrapped(deterministic):

@@ -13,7 +13,7 @@ from rnd_explore.training import load_episodes, train
 
 
 def short_config(tmp_path, **overrides):
-    settings = dict(env_kwargs={"size": 6}, total_steps=2048, num_envs=4, n_steps=64, batch_size=64,
+    settings = dict(env_kwargs={"size": 6}, total_steps=2048, num_envs=4, n_steps=32, batch_size=64,
                     warmup_steps=4, log_dir=str(tmp_path), device="cpu")
     settings.update(overrides)
     return TrainConfig(**settings)
@@ -44,6 +44,9 @@ def test_run_folder_and_tensorboard_namespaces(tmp_path):
     logged_returns = [event.value for event in events.Scalars("charts/episodic_return")]
     assert logged_returns == pytest.approx(list(episodes["extrinsic_return"]))
     assert "hyperparameters/text_summary" in events.Tags()["tensors"]
+    # 16 rollouts of 32 steps: the visitation heatmap is logged after rollouts 10 (and 20).
+    heatmaps = events.Images("charts/visitation")
+    assert [image.step for image in heatmaps] == [10 * 32 * 4]
 
 
 def test_same_seed_gives_identical_runs(tmp_path):
