@@ -10,7 +10,7 @@ Two parameterisations are available:
   ``b ~ N(0, bias_std**2)``.
 * ``"ntk"``: ``z = weight_std / sqrt(fan_in) * x W + bias_std * b`` with every parameter
   ``~ N(0, 1)``. The functions at initialisation have the same distribution as in the
-  standard case, but gradients scale differently with width; the neural tangent kernel
+  standard case, but gradients scale differently with width. The neural tangent kernel
   results of Jacot et al. (2018) and Lee et al. (2019) hold in this parameterisation.
 """
 

@@ -17,7 +17,7 @@ DEFAULT_COMPARE_SEEDS = (0, 1, 2)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with its ``train`` and ``compare`` subcommands."""
+    """Build the argument parser with its ``train`` and ``compare`` subcommands."""
     parser = argparse.ArgumentParser(
         prog="rnd-explore",
         description="Exploration bonuses (random network distillation) for PPO on sparse-reward tasks.",
@@ -131,7 +131,7 @@ def _compare(arguments: argparse.Namespace) -> int:
 
 
 def results_table(rows, base):
-    """A rich table of the comparison rows."""
+    """Build a rich table of the comparison rows."""
     from rich.table import Table
 
     from rnd_explore.results import format_first_success

@@ -86,14 +86,14 @@ class TrainConfig:
         return kwargs
 
     def resolved_run_name(self) -> str:
-        """The run subfolder name."""
+        """Return the name of the run's subfolder."""
         if self.run_name:
             return self.run_name
         short_id = self.env_id.split("/")[-1]
         return f"{short_id}__{self.bonus}__seed{self.seed}"
 
     def bonus_config(self) -> BonusConfig:
-        """The bonus hyperparameters as a ``BonusConfig``."""
+        """Return the bonus hyperparameters as a ``BonusConfig``."""
         return BonusConfig(
             num_members=self.num_members,
             hidden_sizes=tuple(self.bonus_hidden),

@@ -36,7 +36,7 @@ FINAL_FRACTION = 0.1
 
 @dataclass
 class RunSummary:
-    """What one run achieved. Steps count environment transitions over all envs."""
+    """Outcome of one run. Steps count environment transitions summed over all envs."""
 
     run_name: str
     env_id: str
@@ -89,7 +89,7 @@ def train(config: TrainConfig, progress: Callable[[int], None] | None = None) ->
     run_dir = Path(config.log_dir) / config.resolved_run_name()
     if (run_dir / "summary.json").exists():
         raise ValueError(
-            f"The run folder {run_dir} already holds a finished run. Pass another run name or log folder, "
+            f"The run folder {run_dir} already contains a finished run. Pass another run name or log folder, "
             "or delete that folder."
         )
     run_dir.mkdir(parents=True, exist_ok=True)

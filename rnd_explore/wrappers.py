@@ -23,8 +23,8 @@ class BonusVecEnvWrapper(VecEnvWrapper):
     mixed reward is what ``step_wait`` returns, SB3 stores it in its rollout buffer and the
     returns and advantages it computes include the bonus.
 
-    The wrapper also keeps every observation of the current rollout; ``update_bonus()``
-    (called by ``BonusUpdateCallback`` when a rollout ends) updates the observation
+    The wrapper also keeps every observation of the current rollout. ``update_bonus()``,
+    which ``BonusUpdateCallback`` calls when a rollout ends, updates the observation
     normaliser with them, trains the predictor and clears the store. Each step's ``infos``
     gain ``"extrinsic_reward"``, ``"intrinsic_reward"`` (normalised) and ``"raw_bonus"``;
     at the end of an episode ``"episode_intrinsic_return"`` holds the undiscounted sum of
@@ -50,11 +50,7 @@ class BonusVecEnvWrapper(VecEnvWrapper):
                 f"The bonus was built for num_envs={bonus.num_envs} but the VecEnv has {venv.num_envs} "
                 "environments. Build the bonus with the VecEnv's num_envs."
             )
-        if bonus.observation_space.shape != venv.observation_space.shape:
-            raise ValueError(
-                f"The bonus expects observations of shape {bonus.observation_space.shape} but the VecEnv "
-                f"produces {venv.observation_space.shape}. Build the bonus from venv.observation_space."
-            )
+        _check_observation_shape(bonus, venv.observation_space, "the VecEnv", "venv")
         self.bonus = bonus
         self.intrinsic_coef = check_non_negative_float("intrinsic_coef", intrinsic_coef)
         self.extrinsic_coef = check_non_negative_float("extrinsic_coef", extrinsic_coef)
@@ -91,9 +87,9 @@ class BonusVecEnvWrapper(VecEnvWrapper):
     def warmup(self, steps_per_env: int) -> None:
         """Initialise the bonus's statistics with ``steps_per_env`` random-action steps per env.
 
-        The observations update the observation normaliser; then their raw bonuses, in time
-        order, initialise the intrinsic return statistics, so the first training steps are
-        not divided by a near-zero std. The environments are reset afterwards.
+        The observations update the observation normaliser. Then their raw bonuses, in time
+        order, initialise the intrinsic return statistics, so that the first training steps
+        are not divided by a near-zero std. The environments are reset afterwards.
         """
         steps_per_env = check_non_negative_int("warmup steps", steps_per_env)
         if steps_per_env == 0:
@@ -123,6 +119,14 @@ class BonusVecEnvWrapper(VecEnvWrapper):
         stacked = np.stack(self._rollout_observations)
         self._rollout_observations = []
         return _train_bonus(self.bonus, stacked.reshape(-1, *stacked.shape[2:]))
+
+
+def _check_observation_shape(bonus: NoveltyBonus, space: spaces.Space, source: str, variable: str) -> None:
+    if bonus.observation_space.shape != space.shape:
+        raise ValueError(
+            f"The bonus expects observations of shape {bonus.observation_space.shape} but {source} "
+            f"produces {space.shape}. Build the bonus from {variable}.observation_space."
+        )
 
 
 def _train_bonus(bonus: NoveltyBonus, observations: np.ndarray) -> dict[str, float]:
@@ -160,11 +164,7 @@ class BonusRewardWrapper(gym.Wrapper):
                 f"BonusRewardWrapper wraps one environment, so the bonus needs num_envs=1, got {bonus.num_envs}. "
                 "Use BonusVecEnvWrapper for vectorised environments."
             )
-        if bonus.observation_space.shape != env.observation_space.shape:
-            raise ValueError(
-                f"The bonus expects observations of shape {bonus.observation_space.shape} but the environment "
-                f"produces {env.observation_space.shape}. Build the bonus from env.observation_space."
-            )
+        _check_observation_shape(bonus, env.observation_space, "the environment", "env")
         self.bonus = bonus
         self.intrinsic_coef = check_non_negative_float("intrinsic_coef", intrinsic_coef)
         self.extrinsic_coef = check_non_negative_float("extrinsic_coef", extrinsic_coef)

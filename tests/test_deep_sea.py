@@ -206,7 +206,8 @@ def test_render_rgb_array_marks_agent_and_goal():
 
     frame = env.render()
 
-    assert frame.shape == (24, 24, 3) and frame.dtype == np.uint8
+    assert frame.shape == (24, 24, 3)
+    assert frame.dtype == np.uint8
     np.testing.assert_array_equal(frame[4, 4], [255, 255, 255])  # agent cell (0, 0)
     np.testing.assert_array_equal(frame[20, 20], [230, 180, 30])  # goal cell (2, 2)
     np.testing.assert_array_equal(frame[4, 12], [20, 30, 70])

@@ -17,7 +17,7 @@ def summary(bonus, seed, first_episode, final):
     )
 
 
-def test_bootstrap_interval_brackets_the_mean_and_shrinks_with_data():
+def test_bootstrap_interval_width():
     rng = np.random.default_rng(0)
     small = rng.normal(1.0, 1.0, 5)
     large = rng.normal(1.0, 1.0, 500)
@@ -53,10 +53,11 @@ def test_aggregate_rows_per_bonus():
     assert rows[0].median_episodes_to_first_success is None
     assert rows[1].median_episodes_to_first_success == 200.0
     assert rows[1].final_mean_return == pytest.approx(0.95)
-    assert rows[1].final_return_ci_low >= 0.9 and rows[1].final_return_ci_high <= 1.0
+    assert rows[1].final_return_ci_low >= 0.9
+    assert rows[1].final_return_ci_high <= 1.0
 
 
-def test_final_mean_return_uses_the_last_tenth_of_steps():
+def test_final_mean_return_last_tenth():
     steps = np.array([10, 50, 91, 95, 100])
     returns = np.array([0.0, 0.0, 1.0, 0.5, 0.0])
 

@@ -1,4 +1,4 @@
-"""The SB3 path: the bonus is added at step time, so SB3's GAE sees it."""
+"""The SB3 path: the bonus is added at step time, so it enters SB3's GAE."""
 
 import gymnasium as gym
 import numpy as np
@@ -88,7 +88,7 @@ def test_bonus_reaches_advantages_through_gae():
     assert np.all(difference[:BONUS_STEP] > 0)
 
 
-def test_terminal_observation_is_scored_and_infos_carry_both_rewards():
+def test_terminal_observation_is_scored():
     venv = make_vec_env(CounterEnv, n_envs=2, seed=0, vec_env_cls=DummyVecEnv)
     bonus = IndicatorBonus(venv.observation_space, 2, BonusConfig(), "cpu")
     env = BonusVecEnvWrapper(venv, bonus, intrinsic_coef=2.0)

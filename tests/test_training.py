@@ -87,6 +87,6 @@ def test_finished_run_folder_is_not_overwritten(tmp_path):
     train(config)
     before = (tmp_path / "kept" / "episodes.csv").read_text()
 
-    with pytest.raises(ValueError, match="already holds a finished run"):
+    with pytest.raises(ValueError, match="already contains a finished run"):
         train(config)
     assert (tmp_path / "kept" / "episodes.csv").read_text() == before

@@ -7,8 +7,9 @@ Measures, for K = 1, 4, 8, 16 members:
 
 for the batched ``RNDBonus`` networks and for K independent ``nn.Sequential`` predictor/target
 pairs exported from them (``member_module``), which compute the same function. Times come
-from ``torch.utils.benchmark`` with a fixed thread count; the page reports batched/loop
-ratios measured in the same process, since absolute times on a shared machine are noise.
+from ``torch.utils.benchmark`` with a fixed thread count. The results page reports
+batched/loop ratios measured in the same process, because absolute times on a shared
+machine are noise.
 
 Usage::
 
@@ -29,10 +30,14 @@ from torch.utils import benchmark
 
 from rnd_explore import BonusConfig, RNDBonus
 
+HIDDEN = (256, 256)
+OUTPUT_DIM = 64
+
 
 def build(num_members: int, obs_dim: int, device: str) -> tuple[RNDBonus, list, list]:
     space = spaces.Box(-1.0, 1.0, (obs_dim,), np.float32)
-    bonus = RNDBonus(space, 1, BonusConfig(num_members=num_members, hidden_sizes=(256, 256), output_dim=64), device)
+    config = BonusConfig(num_members=num_members, hidden_sizes=HIDDEN, output_dim=OUTPUT_DIM)
+    bonus = RNDBonus(space, 1, config, device)
     predictors = [bonus.predictor.member_module(k) for k in range(num_members)]
     targets = [bonus.target.member_module(k).requires_grad_(False) for k in range(num_members)]
     return bonus, predictors, targets
@@ -58,6 +63,20 @@ def batched_step(bonus, features):
     bonus.optimizer.step()
 
 
+def network_flops_per_sample(obs_dim: int, hidden: tuple[int, ...], output_dim: int) -> int:
+    """Multiply-add FLOPs (2 per weight) of one forward pass of one member for one sample."""
+    sizes = [obs_dim, *hidden, output_dim]
+    return sum(2 * fan_in * fan_out for fan_in, fan_out in zip(sizes[:-1], sizes[1:]))
+
+
+def matmul_gflops(device: str, threads: int, size: int = 2048) -> float:
+    """FLOP rate of one large square float32 matmul, the machine's practical peak."""
+    left = torch.randn(size, size, device=device)
+    right = torch.randn(size, size, device=device)
+    seconds = measure("left @ right", dict(left=left, right=right), threads, 1.0)
+    return 2 * size**3 / seconds / 1e9
+
+
 def measure(stmt: str, env: dict, threads: int, min_run_time: float) -> float:
     timer = benchmark.Timer(stmt=stmt, globals=env, num_threads=threads)
     return timer.blocked_autorange(min_run_time=min_run_time).median
@@ -66,6 +85,9 @@ def measure(stmt: str, env: dict, threads: int, min_run_time: float) -> float:
 def run(members: list[int], score_batches: list[int], update_batches: list[int], obs_dim: int,
         device: str, threads: int, min_run_time: float) -> list[dict]:
     rows = []
+    peak = matmul_gflops(device, threads)
+    print(f"plain 2048x2048 matmul: {peak:.1f} GFLOP/s", flush=True)
+    forward = network_flops_per_sample(obs_dim, HIDDEN, OUTPUT_DIM)
     for num_members in members:
         bonus, predictors, targets = build(num_members, obs_dim, device)
         loop_optimizer = torch.optim.Adam([p for module in predictors for p in module.parameters()], lr=1e-3)
@@ -81,12 +103,17 @@ def run(members: list[int], score_batches: list[int], update_batches: list[int],
                 else:
                     batched = measure("batched_step(bonus, features)", env, threads, min_run_time)
                     loop = measure("loop_step(predictors, targets, optimizer, features)", env, threads, min_run_time)
+                # Scoring runs predictor and target forward; an update adds the predictor's
+                # backward pass, about twice its forward cost.
+                flops = num_members * batch * forward * (2 if phase == "score" else 4)
                 row = dict(phase=phase, members=num_members, batch=batch, batched_ms=batched * 1e3,
                            loop_ms=loop * 1e3, speedup=loop / batched,
-                           batched_samples_per_s=batch / batched)
+                           batched_samples_per_s=batch / batched, batched_gflops=flops / batched / 1e9,
+                           fraction_of_matmul=flops / batched / 1e9 / peak, matmul_gflops=peak)
                 rows.append(row)
                 print(f"{phase:6s} K={num_members:2d} B={batch:5d} batched {batched * 1e3:8.3f} ms  "
-                      f"loop {loop * 1e3:8.3f} ms  loop/batched {loop / batched:5.2f}", flush=True)
+                      f"loop {loop * 1e3:8.3f} ms  loop/batched {loop / batched:5.2f}  "
+                      f"{row['batched_gflops']:6.1f} GFLOP/s ({row['fraction_of_matmul']:.0%} of matmul)", flush=True)
     return rows
 
 

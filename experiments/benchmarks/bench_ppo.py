@@ -1,8 +1,8 @@
 """PPO environment steps per second with and without the RND bonus (SB3 path, DummyVecEnv).
 
 Each (environment, bonus) pair trains once for ``--steps`` environment steps with the
-default ``TrainConfig`` settings; the page reports steps/s and the with/without ratio, all
-measured in one process one after another.
+default ``TrainConfig`` settings. The results page reports steps/s and the with/without
+ratio, all measured one after another in one process.
 
 Usage::
 

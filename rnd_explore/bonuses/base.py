@@ -111,9 +111,9 @@ def build_member_network(
 class NoveltyBonus(nn.Module):
     """A novelty bonus: scores observations, learns from them, and normalises its rewards.
 
-    Subclasses implement ``raw_score`` and ``predictor_loss``; this class owns the pieces all
-    bonuses share: the observation encoder and normaliser, the intrinsic reward normaliser,
-    the optimiser and the update loop. ``state_dict()`` holds the networks, every running
+    Subclasses implement ``build_networks``, ``trainable_parameters``, ``raw_score`` and
+    ``predictor_loss``. This class owns what all bonuses share: the observation encoder and
+    normaliser, the intrinsic reward normaliser, the optimiser and the update loop. ``state_dict()`` holds the networks, every running
     statistic, the filter state, the optimiser state and the sampling generator, so one
     ``load_state_dict`` restores a bonus exactly.
 
@@ -199,10 +199,11 @@ class NoveltyBonus(nn.Module):
         trained = 0
         for _ in range(self.config.update_epochs):
             keep = torch.rand(total_samples, generator=self._sample_generator, device=self.device)
-            kept = torch.nonzero(keep < self.config.update_proportion).squeeze(1)
-            kept = kept[torch.randperm(kept.numel(), generator=self._sample_generator, device=self.device)]
-            for start in range(0, kept.numel(), self.config.minibatch_size):
-                batch = features[kept[start : start + self.config.minibatch_size]]
+            selected = torch.nonzero(keep < self.config.update_proportion).squeeze(1)
+            order = torch.randperm(selected.numel(), generator=self._sample_generator, device=self.device)
+            selected = selected[order]
+            for start in range(0, selected.numel(), self.config.minibatch_size):
+                batch = features[selected[start : start + self.config.minibatch_size]]
                 loss = self.predictor_loss(batch)
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
