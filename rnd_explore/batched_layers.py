@@ -45,6 +45,11 @@ class _BatchedParameterized(nn.Module):
         self._init_weight_std = init_weight_std
         self._init_bias_std = init_bias_std
 
+    @property
+    def init_std(self) -> dict[str, float]:
+        """Standard deviation of each parameter's initial draw, by parameter name."""
+        return {"weight": self._init_weight_std, "bias": self._init_bias_std}
+
     def _normal(self, shape: tuple[int, ...], std: float, generator: torch.Generator | None) -> nn.Parameter:
         values = torch.randn(shape, generator=generator, dtype=torch.float64) * std
         return nn.Parameter(values)

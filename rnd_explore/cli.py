@@ -12,7 +12,7 @@ from pathlib import Path
 from rnd_explore.bonuses import BONUS_NAMES
 from rnd_explore.config import add_config_arguments, config_from_arguments
 
-DEFAULT_COMPARE_BONUSES = ("none", "rnd")
+DEFAULT_COMPARE_BONUSES = ("none", "rnd", "ensemble", "bayes-rnd")
 DEFAULT_COMPARE_SEEDS = (0, 1, 2)
 
 

@@ -18,10 +18,12 @@ from rnd_explore._checks import (
     check_positive_int,
     check_unit_interval,
 )
-from rnd_explore.bonuses import BONUS_NAMES, BonusConfig
+from rnd_explore.bonuses import BONUS_CLASSES, BONUS_NAMES, BonusConfig
 from rnd_explore.envs import DEEP_SEA_ID
 
 DEFAULT_DEEP_SEA_SIZE = 16
+DEFAULT_MEMBERS = {"rnd": 1, "ensemble": 8, "bayes-rnd": 1}
+"""Member count per bonus when ``num_members`` is not given (the ensemble needs at least 2)."""
 
 
 def _option(default: Any, help_text: str, **extra: Any) -> Any:
@@ -61,7 +63,18 @@ class TrainConfig:
     intrinsic_coef: float = _option(3.0, "c_int, weight of the normalised bonus in the reward")
     extrinsic_coef: float = _option(1.0, "c_ext, weight of the environment reward")
     warmup_steps: int = _option(16, "random-action steps per env that initialise the bonus statistics before training")
-    num_members: int = _option(1, "K, member networks of the bonus (1 = classic RND)")
+    num_members: int | None = _option(
+        None,
+        "K, member networks of the bonus (default: "
+        + ", ".join(f"{count} for {name}" for name, count in DEFAULT_MEMBERS.items())
+        + ")",
+    )
+    parameterization: str = _option("standard", "weight parameterisation of the bonus networks: standard or ntk")
+    bias_std: float = _option(0.0, "standard deviation of the bonus networks' initial biases (s_b)")
+    ensemble_labels: str = _option("zero", "labels the ensemble members regress: zero or random (one shared frozen network)")
+    exploration: str = _option(
+        "variance", "bayes-rnd reward: variance (posterior variance) or thompson (one posterior sample per episode)"
+    )
     bonus_hidden: tuple[int, ...] = _option((256, 256), "hidden layer widths of the bonus networks")
     bonus_output_dim: int = _option(64, "output features of the bonus networks")
     bonus_learning_rate: float = _option(1e-3, "Adam learning rate of the bonus predictor")
@@ -92,10 +105,20 @@ class TrainConfig:
         short_id = self.env_id.split("/")[-1]
         return f"{short_id}__{self.bonus}__seed{self.seed}"
 
+    def resolved_num_members(self) -> int:
+        """``num_members``, or the bonus's default when it is not given."""
+        if self.num_members is not None:
+            return self.num_members
+        return DEFAULT_MEMBERS.get(self.bonus, 1)
+
     def bonus_config(self) -> BonusConfig:
         """Return the bonus hyperparameters as a ``BonusConfig``."""
         return BonusConfig(
-            num_members=self.num_members,
+            num_members=self.resolved_num_members(),
+            parameterization=self.parameterization,
+            bias_std=self.bias_std,
+            ensemble_labels=self.ensemble_labels,
+            exploration=self.exploration,
             hidden_sizes=tuple(self.bonus_hidden),
             output_dim=self.bonus_output_dim,
             learning_rate=self.bonus_learning_rate,
@@ -134,7 +157,14 @@ class TrainConfig:
                 f"total_steps={self.total_steps} is shorter than one rollout (num_envs * n_steps = {rollout}). "
                 "Raise total_steps."
             )
-        self.bonus_config().validate()
+        bonus_config = self.bonus_config().validate()
+        if self.bonus != "none":
+            minimum = BONUS_CLASSES[self.bonus].min_members
+            if bonus_config.num_members < minimum:
+                raise ValueError(
+                    f"The {self.bonus} bonus needs num_members >= {minimum}, got {bonus_config.num_members}. "
+                    "Pass --num-members 8, for example."
+                )
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -142,6 +172,7 @@ class TrainConfig:
         values = dataclasses.asdict(self)
         values["env_kwargs"] = self.resolved_env_kwargs()
         values["run_name"] = self.resolved_run_name()
+        values["num_members"] = self.resolved_num_members()
         values["policy_hidden"] = list(self.policy_hidden)
         values["bonus_hidden"] = list(self.bonus_hidden)
         return values

@@ -86,6 +86,11 @@ class BatchedMLP(nn.Module):
                 hidden = activation(hidden)
         return hidden
 
+    @property
+    def output_layer(self) -> BatchedLinear:
+        """The last layer, whose outputs are the heads."""
+        return self.layers[-1]
+
     def member_module(self, index: int) -> nn.Sequential:
         """Return member ``index`` as an ``nn.Sequential`` of ``nn.Linear`` layers."""
         modules: list[nn.Module] = []
@@ -180,6 +185,11 @@ class BatchedCNN(nn.Module):
         batch = hidden.shape[0]
         features = hidden.reshape(batch, self.num_members, self.flat_features).transpose(0, 1)
         return self.head(features)
+
+    @property
+    def output_layer(self) -> BatchedLinear:
+        """The last layer of the head, whose outputs are the heads."""
+        return self.head.output_layer
 
     def member_module(self, index: int) -> nn.Sequential:
         """Return member ``index`` as an ``nn.Sequential`` of standard torch layers."""

@@ -66,7 +66,7 @@ class BonusVecEnvWrapper(VecEnvWrapper):
     def step_wait(self):
         observations, rewards, dones, infos = self.venv.step_wait()
         next_observations = _next_observations(observations, dones, infos)
-        raw = self.bonus.score(next_observations)
+        raw = self.bonus.step_scores(next_observations, np.asarray(dones, dtype=bool))
         intrinsic = self.bonus.normalize_reward(raw)
         raw_np = raw.cpu().numpy()
         intrinsic_np = intrinsic.cpu().numpy().astype(np.float32)
@@ -101,11 +101,11 @@ class BonusVecEnvWrapper(VecEnvWrapper):
         for _ in range(steps_per_env):
             actions = np.array([self.action_space.sample() for _ in range(self.num_envs)])
             observations, _, dones, infos = self.venv.step(actions)
-            collected.append(_next_observations(observations, dones, infos))
-        stacked = np.stack(collected)
+            collected.append((_next_observations(observations, dones, infos), np.asarray(dones, dtype=bool)))
+        stacked = np.stack([step_observations for step_observations, _ in collected])
         self.bonus.update_observation_statistics(stacked.reshape(-1, *stacked.shape[2:]))
-        for step_observations in stacked:
-            self.bonus.normalize_reward(self.bonus.score(step_observations))
+        for step_observations, step_dones in collected:
+            self.bonus.normalize_reward(self.bonus.step_scores(step_observations, step_dones))
         self.reset()
 
     def update_bonus(self) -> dict[str, float]:
@@ -173,7 +173,7 @@ class BonusRewardWrapper(gym.Wrapper):
     def step(self, action):
         observation, reward, terminated, truncated, info = self.env.step(action)
         batch = np.asarray(observation)[None]
-        raw = self.bonus.score(batch)
+        raw = self.bonus.step_scores(batch, np.array([terminated or truncated]))
         intrinsic = float(self.bonus.normalize_reward(raw)[0])
         self._observations.append(batch[0])
         info = {**info, "extrinsic_reward": float(reward), "intrinsic_reward": intrinsic, "raw_bonus": float(raw[0])}

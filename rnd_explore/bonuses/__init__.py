@@ -7,9 +7,15 @@ from gymnasium import spaces
 
 from rnd_explore._checks import check_choice
 from rnd_explore.bonuses.base import BonusConfig, NoveltyBonus
+from rnd_explore.bonuses.bayesian_rnd import BayesianRNDBonus, PosteriorSamples
+from rnd_explore.bonuses.ensemble import EnsembleVarianceBonus
 from rnd_explore.bonuses.rnd import RNDBonus
 
-BONUS_CLASSES: dict[str, type[NoveltyBonus]] = {"rnd": RNDBonus}
+BONUS_CLASSES: dict[str, type[NoveltyBonus]] = {
+    "rnd": RNDBonus,
+    "ensemble": EnsembleVarianceBonus,
+    "bayes-rnd": BayesianRNDBonus,
+}
 BONUS_NAMES: tuple[str, ...] = ("none", *BONUS_CLASSES)
 """Every name ``make_bonus`` accepts; ``"none"`` means no bonus."""
 
@@ -28,4 +34,13 @@ def make_bonus(
     return BONUS_CLASSES[name](observation_space, num_envs, config, device)
 
 
-__all__ = ["BONUS_NAMES", "BonusConfig", "NoveltyBonus", "RNDBonus", "make_bonus"]
+__all__ = [
+    "BONUS_NAMES",
+    "BayesianRNDBonus",
+    "BonusConfig",
+    "EnsembleVarianceBonus",
+    "NoveltyBonus",
+    "PosteriorSamples",
+    "RNDBonus",
+    "make_bonus",
+]

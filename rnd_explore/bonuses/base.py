@@ -27,6 +27,10 @@ from rnd_explore.normalization import IntrinsicRewardNormalizer, ObservationNorm
 from rnd_explore.observation_encoding import ObservationEncoder
 
 
+ENSEMBLE_LABELS = ("zero", "random")
+EXPLORATION_MODES = ("variance", "thompson")
+
+
 @dataclass
 class BonusConfig:
     """Hyperparameters of a novelty bonus; every field is checked by ``validate``."""
@@ -62,6 +66,11 @@ class BonusConfig:
     """Discount of the intrinsic return whose running std normalises the bonus."""
     seed: int = 0
     """Seed of the network initialisation and of the update sampling."""
+    ensemble_labels: str = "zero"
+    """Labels of the ensemble bonus: zero, or the outputs of one shared frozen random network."""
+    exploration: str = "variance"
+    """Bayesian-RND reward: variance (squared error, the posterior variance) or thompson
+    (one posterior sample per environment, redrawn at every episode start)."""
 
     def validate(self) -> "BonusConfig":
         """Check every field and return ``self``; raises ValueError or TypeError naming the field."""
@@ -79,6 +88,8 @@ class BonusConfig:
         check_positive_int("minibatch_size", self.minibatch_size)
         check_positive_float("obs_clip", self.obs_clip)
         check_discount("gamma_int", self.gamma_int)
+        check_choice("ensemble_labels", self.ensemble_labels, ENSEMBLE_LABELS)
+        check_choice("exploration", self.exploration, EXPLORATION_MODES)
         return self
 
 
@@ -125,6 +136,7 @@ class NoveltyBonus(nn.Module):
     """
 
     name = "base"
+    min_members = 1
 
     def __init__(
         self,
@@ -135,6 +147,11 @@ class NoveltyBonus(nn.Module):
     ) -> None:
         super().__init__()
         self.config = (config or BonusConfig()).validate()
+        if self.config.num_members < self.min_members:
+            raise ValueError(
+                f"The {self.name} bonus needs num_members >= {self.min_members}, got {self.config.num_members}. "
+                f"Pass num_members={max(self.min_members, 8)} (--num-members on the command line)."
+            )
         self.num_envs = check_positive_int("num_envs", num_envs)
         self.device = resolve_device(device)
         self.observation_space = observation_space
@@ -173,6 +190,17 @@ class NoveltyBonus(nn.Module):
     def score(self, observations: np.ndarray | torch.Tensor) -> torch.Tensor:
         """Raw bonus ``[B]`` (float32, on ``self.device``) of raw observations ``[B, *obs_shape]``."""
         return self.raw_score(self.features(observations))
+
+    @torch.no_grad()
+    def step_scores(self, next_observations: np.ndarray | torch.Tensor, dones: np.ndarray) -> torch.Tensor:
+        """Raw bonus ``[num_envs]`` of one vectorised step.
+
+        ``next_observations`` is ``[num_envs, *obs_shape]``, the observation each transition
+        led to, and ``dones`` ``[num_envs]`` marks the envs whose episode ended with it.
+        The default is ``score``; bonuses with per-episode state (Thompson sampling) use
+        ``dones`` to start a new episode.
+        """
+        return self.score(next_observations)
 
     @torch.no_grad()
     def update_observation_statistics(self, observations: np.ndarray | torch.Tensor) -> None:
