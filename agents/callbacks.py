@@ -126,8 +126,9 @@ class BonusUpdateCallback(BaseCallback):
             self.logger.record("intrinsic/normalized_bonus_std", float(normalized.std()))
         self._raw, self._normalized = [], []
         bonus = self.wrapper.bonus
-        if "predictor_loss" in stats:
-            self.logger.record("intrinsic/predictor_loss", stats["predictor_loss"])
+        for key, value in stats.items():
+            if key != "trained_samples":
+                self.logger.record(f"intrinsic/{key}", value)
         self.logger.record("intrinsic/return_std", float(bonus.reward_normalizer.return_stats.std))
         self.logger.record("intrinsic/obs_mean_avg", float(bonus.obs_normalizer.stats.mean.mean()))
         self.logger.record("intrinsic/obs_std_avg", float(bonus.obs_normalizer.stats.std.mean()))

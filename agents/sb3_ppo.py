@@ -37,8 +37,13 @@ def make_env(env_id: str, env_kwargs: dict[str, Any], minigrid_observation: str 
             env = gym.make(env_id, **env_kwargs)
     except gym.error.Error as error:
         raise ValueError(
-            f"Unknown or invalid environment id {env_id!r}: {error}. Use an id registered with gymnasium, "
-            "for example rnd_explore/DeepSea-v0 or MiniGrid-DoorKey-5x5-v0."
+            f"Unknown or invalid environment id {env_id!r}: {str(error).rstrip('.')}. Use an id registered with "
+            "gymnasium, for example rnd_explore/DeepSea-v0 or MiniGrid-DoorKey-5x5-v0."
+        ) from error
+    except TypeError as error:
+        raise ValueError(
+            f"Invalid keyword arguments {env_kwargs} for environment {env_id!r}: {error}. "
+            "Check --env-kwargs against the environment's constructor."
         ) from error
     if not isinstance(env.action_space, spaces.Discrete):
         env.close()
@@ -62,8 +67,13 @@ def make_training_env(config: TrainConfig) -> tuple[VecEnv, BonusVecEnvWrapper |
     bonus = make_bonus(config.bonus, venv.observation_space, config.num_envs, config.bonus_config(), config.device)
     if bonus is None:
         return venv, None
+    probe = None
+    if config.equivalence_probe > 0:
+        from rnd_explore.diagnostics import EquivalenceProbe
+
+        probe = EquivalenceProbe(venv.observation_space, config.bonus_config(), config.equivalence_probe, device=config.device)
     wrapper = BonusVecEnvWrapper(
-        venv, bonus, intrinsic_coef=config.intrinsic_coef, extrinsic_coef=config.extrinsic_coef
+        venv, bonus, intrinsic_coef=config.intrinsic_coef, extrinsic_coef=config.extrinsic_coef, probe=probe
     )
     return wrapper, wrapper
 

@@ -43,7 +43,7 @@ def check_non_negative_float(name: str, value: object) -> float:
     """Return ``value`` as a float after checking that it is finite and >= 0."""
     number = _as_float(name, value, "a finite number >= 0")
     if number < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value}.")
+        raise ValueError(f"{name} must be a finite number >= 0, got {value}. Pass 0 or a positive value.")
     return number
 
 
@@ -53,7 +53,7 @@ def check_unit_interval(name: str, value: object, *, include_zero: bool = False)
     low_ok = number >= 0 if include_zero else number > 0
     if not (low_ok and number <= 1):
         interval = "[0, 1]" if include_zero else "(0, 1]"
-        raise ValueError(f"{name} must lie in {interval}, got {value}.")
+        raise ValueError(f"{name} must lie in {interval}, got {value}. Pass a value in that interval.")
     return number
 
 

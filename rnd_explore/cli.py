@@ -90,20 +90,22 @@ def _train(arguments: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import Progress
 
+    from rnd_explore.agents.sb3_ppo import make_env
     from rnd_explore.training import train
 
     config = config_from_arguments(arguments)
+    make_env(config.env_id, config.resolved_env_kwargs(), config.minigrid_observation).close()
     if config.run_name is None:
         config.run_name = f"{config.resolved_run_name()}__{time.strftime('%Y%m%d-%H%M%S')}"
     console = Console()
     with Progress(console=console) as progress:
-        task = progress.add_task(config.resolved_run_name(), total=config.total_steps)
+        task = progress.add_task(config.resolved_run_name(), total=config.planned_steps)
         summary = train(config, progress=lambda steps: progress.update(task, completed=steps))
     run_dir = Path(config.log_dir) / config.resolved_run_name()
-    first = "never" if summary.first_success_episode is None else str(summary.first_success_episode)
+    first = "" if summary.first_success_episode is None else f" (first at episode {summary.first_success_episode})"
     console.print(
-        f"[bold]{summary.run_name}[/]: {summary.episodes} episodes, {summary.successes} successful "
-        f"(first at episode {first}), final mean return {summary.final_mean_return:.3f}, "
+        f"[bold]{summary.run_name}[/]: {summary.episodes} episodes, {summary.successes} successful"
+        f"{first}, final mean return {summary.final_mean_return:.3f}, "
         f"{summary.steps_per_second:.0f} steps/s on {summary.device}.\n"
         f"Files in {run_dir}; view with: tensorboard --logdir {config.log_dir}"
     )
@@ -136,17 +138,25 @@ def results_table(rows, base):
 
     from rnd_explore.results import format_first_success
 
-    table = Table(title=f"{base.env_id} {base.resolved_env_kwargs()}, {base.total_steps} steps per run")
-    for header in ("bonus", "seeds reached goal", "median episodes to first success", "final mean return [95% CI]"):
-        table.add_column(header)
+    table = Table(title=f"{base.env_description()}, {base.planned_steps} steps per run")
+    table.add_column("bonus", no_wrap=True)
+    table.add_column("reached goal", no_wrap=True)
+    table.add_column("median episodes to first success")
+    table.add_column("final mean return [95% CI]", no_wrap=True)
     for row in rows:
+        interval = f"[{_number(row.final_return_ci_low)}, {_number(row.final_return_ci_high)}]"
         table.add_row(
             row.bonus,
-            f"{row.seeds_reached_goal}/{row.seeds}",
+            f"{row.seeds_reached_goal}/{row.seeds} seeds",
             format_first_success(row.median_episodes_to_first_success),
-            f"{row.final_mean_return:.3f} [{row.final_return_ci_low:.3f}, {row.final_return_ci_high:.3f}]",
+            f"{_number(row.final_mean_return)} {interval}",
         )
     return table
+
+
+def _number(value: float) -> str:
+    """Three decimals, without a minus sign on values that round to zero."""
+    return f"{round(value, 3) + 0.0:.3f}"
 
 
 if __name__ == "__main__":

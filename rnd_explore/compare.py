@@ -26,7 +26,7 @@ from rnd_explore._checks import check_choice, check_positive_int
 from rnd_explore.bonuses import BONUS_NAMES
 from rnd_explore.config import TrainConfig
 from rnd_explore.results import BonusResult, aggregate, plot_returns, write_tables
-from rnd_explore.training import RunSummary, train
+from rnd_explore.training import RunSummary, check_run_folder_free, train
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +97,8 @@ def run_comparison(
     workers = check_positive_int("workers", workers)
     out_dir = Path(out_dir)
     configs = comparison_configs(base, bonuses, seeds, out_dir)
+    for config in configs:
+        check_run_folder_free(out_dir / "runs" / config.resolved_run_name(), hint="Pass another --out-dir")
     out_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     summaries = _run_all(configs, workers, show_progress)
@@ -110,8 +112,8 @@ def run_comparison(
         bonus: [out_dir / "runs" / config.resolved_run_name() for config in configs if config.bonus == bonus]
         for bonus in bonuses
     }
-    title = f"{base.env_id} {base.resolved_env_kwargs()}"
-    plot = plot_returns(out_dir, run_dirs, base.total_steps, title)
+    title = base.env_description()
+    plot = plot_returns(out_dir, run_dirs, base.planned_steps, title)
     return ComparisonResult(out_dir=out_dir, table=table, runs=summaries, plot=plot)
 
 
@@ -121,7 +123,7 @@ def _run_all(configs: list[TrainConfig], workers: int, show_progress: bool) -> l
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, disable=not show_progress) as progress:
         tasks = {
-            config.resolved_run_name(): progress.add_task(config.resolved_run_name(), total=config.total_steps)
+            config.resolved_run_name(): progress.add_task(config.resolved_run_name(), total=config.planned_steps)
             for config in configs
         }
         if workers == 1:

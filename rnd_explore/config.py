@@ -47,7 +47,9 @@ class TrainConfig:
     minigrid_observation: str = _option("flat", "observation adapter for MiniGrid ids: flat (vector) or image (7x7x3 grid)")
     bonus: str = _option("rnd", f"novelty bonus: {', '.join(BONUS_NAMES)}")
     seed: int = _option(0, "seed of the environments, the policy and the bonus networks")
-    total_steps: int = _option(60_000, "training length in environment steps, summed over all envs")
+    total_steps: int = _option(
+        60_000, "training length in environment steps summed over all envs, rounded up to whole rollouts"
+    )
     num_envs: int = _option(8, "parallel environments (SB3 DummyVecEnv)")
     n_steps: int = _option(64, "PPO rollout length per environment, in steps")
     batch_size: int = _option(128, "PPO minibatch size, in transitions")
@@ -65,7 +67,8 @@ class TrainConfig:
     warmup_steps: int = _option(16, "random-action steps per env that initialise the bonus statistics before training")
     num_members: int | None = _option(
         None,
-        "K, member networks of the bonus (default: "
+        "K, member networks of the bonus: predictor/target pairs for rnd and bayes-rnd (their errors are "
+        "averaged), ensemble members for ensemble (default: "
         + ", ".join(f"{count} for {name}" for name, count in DEFAULT_MEMBERS.items())
         + ")",
     )
@@ -82,6 +85,11 @@ class TrainConfig:
     bonus_epochs: int = _option(4, "predictor passes over each rollout")
     bonus_minibatch_size: int = _option(128, "predictor minibatch size, in observations")
     gamma_int: float = _option(0.99, "discount of the intrinsic return that normalises the bonus")
+    equivalence_probe: int = _option(
+        0,
+        "probe batch size of the live RND/ensemble equivalence diagnostic (intrinsic/probe_*); 0 disables it. "
+        "It trains a 4-pair RND and a 4-member ensemble beside the bonus",
+    )
     device: str = _option("auto", "torch device: auto (CUDA when available), cpu, cuda or cuda:N")
     torch_threads: int = _option(1, "torch CPU threads for this run (keep 1 when several runs share the machine)")
     log_dir: str = _option("runs", "folder that receives one subfolder per run")
@@ -98,12 +106,27 @@ class TrainConfig:
             kwargs.setdefault("mapping_seed", self.seed)
         return kwargs
 
+    def env_description(self) -> str:
+        """Describe the environment for titles: id and the kwargs shared by every seed."""
+        kwargs = self.resolved_env_kwargs()
+        if self.env_id == DEEP_SEA_ID and (self.env_kwargs is None or "mapping_seed" not in self.env_kwargs):
+            kwargs.pop("mapping_seed")
+            kwargs["mapping_seed"] = "seed"
+        settings = ", ".join(f"{key}={value}" for key, value in kwargs.items())
+        return f"{self.env_id} ({settings})" if settings else self.env_id
+
     def resolved_run_name(self) -> str:
         """Return the name of the run's subfolder."""
         if self.run_name:
             return self.run_name
         short_id = self.env_id.split("/")[-1]
         return f"{short_id}__{self.bonus}__seed{self.seed}"
+
+    @property
+    def planned_steps(self) -> int:
+        """``total_steps`` rounded up to whole PPO rollouts of ``num_envs * n_steps`` steps."""
+        rollout = self.num_envs * self.n_steps
+        return -(-self.total_steps // rollout) * rollout
 
     def resolved_num_members(self) -> int:
         """``num_members``, or the bonus's default when it is not given."""
@@ -137,6 +160,7 @@ class TrainConfig:
         for name in ("total_steps", "num_envs", "n_steps", "batch_size", "n_epochs", "torch_threads"):
             check_positive_int(name, getattr(self, name))
         check_non_negative_int("warmup_steps", self.warmup_steps)
+        check_non_negative_int("equivalence_probe", self.equivalence_probe)
         check_positive_float("learning_rate", self.learning_rate)
         check_discount("gamma", self.gamma)
         check_unit_interval("gae_lambda", self.gae_lambda)
@@ -204,15 +228,20 @@ def add_config_arguments(parser: argparse.ArgumentParser, exclude: tuple[str, ..
         hint = hints[config_field.name]
         default = config_field.default if config_field.default is not dataclasses.MISSING else config_field.default_factory()
         help_text = config_field.metadata["help"]
+        if default is not None and "(default" not in help_text:
+            shown = " ".join(map(str, default)) if isinstance(default, tuple) else default
+            help_text = f"{help_text} (default: {shown})".replace("%", "%%")
         if config_field.name == "env_kwargs":
             parser.add_argument(flag, nargs="*", default=None, metavar="KEY=VALUE", help=help_text)
         elif hint is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=f"{help_text} (default: %(default)s)")
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=help_text)
         elif typing.get_origin(hint) is tuple:
-            parser.add_argument(flag, type=int, nargs="+", default=default, metavar="N", help=f"{help_text} (default: %(default)s)")
+            parser.add_argument(flag, type=int, nargs="+", default=default, metavar="N", help=help_text)
         else:
-            value_type = next((t for t in typing.get_args(hint) if t is not type(None)), hint) if typing.get_origin(hint) else hint
-            parser.add_argument(flag, type=value_type, default=default, help=f"{help_text} (default: %(default)s)")
+            value_type = hint
+            if typing.get_origin(hint) is not None:
+                value_type = next(option for option in typing.get_args(hint) if option is not type(None))
+            parser.add_argument(flag, type=value_type, default=default, help=help_text)
 
 
 def config_from_arguments(arguments: argparse.Namespace, **overrides: Any) -> TrainConfig:

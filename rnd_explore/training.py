@@ -87,16 +87,12 @@ def train(config: TrainConfig, progress: Callable[[int], None] | None = None) ->
     torch.set_num_threads(config.torch_threads)
     device = resolve_device(config.device)
     run_dir = Path(config.log_dir) / config.resolved_run_name()
-    if (run_dir / "summary.json").exists():
-        raise ValueError(
-            f"The run folder {run_dir} already contains a finished run. Pass another run name or log folder, "
-            "or delete that folder."
-        )
+    check_run_folder_free(run_dir)
+    resolved = TrainConfig(**{**asdict(config), "device": str(device)})
+    env, bonus_wrapper = make_training_env(resolved)
     run_dir.mkdir(parents=True, exist_ok=True)
     logger.info("run %s on %s, writing to %s", config.resolved_run_name(), device, run_dir)
 
-    resolved = TrainConfig(**{**asdict(config), "device": str(device)})
-    env, bonus_wrapper = make_training_env(resolved)
     writer = SummaryWriter(log_dir=str(run_dir))
     hyperparameters = resolved.to_dict()
     log_hyperparameters(writer, hyperparameters)
@@ -127,6 +123,16 @@ def train(config: TrainConfig, progress: Callable[[int], None] | None = None) ->
     writer.close()
     env.close()
     return summary
+
+
+def check_run_folder_free(run_dir: Path, hint: str = "Pass another --run-name or --log-dir") -> None:
+    """Raise ValueError if ``run_dir`` already contains files of a finished or interrupted run.
+
+    Writing into such a folder would mix two runs' TensorBoard event files into one curve.
+    """
+    if run_dir.is_dir() and any(run_dir.iterdir()):
+        state = "a finished run" if (run_dir / "summary.json").exists() else "files of an interrupted run"
+        raise ValueError(f"The run folder {run_dir} already contains {state}. {hint}, or delete that folder.")
 
 
 def summarise(config: TrainConfig, records: list, wall_seconds: float, steps_taken: int) -> RunSummary:

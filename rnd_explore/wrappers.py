@@ -6,6 +6,8 @@ gymnasium environment. On the same transitions both return the same rewards.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
@@ -13,6 +15,9 @@ from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 
 from rnd_explore._checks import check_non_negative_float, check_non_negative_int
 from rnd_explore.bonuses.base import NoveltyBonus
+
+if TYPE_CHECKING:
+    from rnd_explore.diagnostics import EquivalenceProbe
 
 
 class BonusVecEnvWrapper(VecEnvWrapper):
@@ -35,6 +40,8 @@ class BonusVecEnvWrapper(VecEnvWrapper):
         bonus: the novelty bonus; ``bonus.num_envs`` must equal ``venv.num_envs``.
         intrinsic_coef: ``c_int`` >= 0.
         extrinsic_coef: ``c_ext`` >= 0.
+        probe: optional ``EquivalenceProbe`` trained on the same rollouts; its statistics
+            join those ``update_bonus`` returns.
     """
 
     def __init__(
@@ -43,8 +50,10 @@ class BonusVecEnvWrapper(VecEnvWrapper):
         bonus: NoveltyBonus,
         intrinsic_coef: float = 1.0,
         extrinsic_coef: float = 1.0,
+        probe: "EquivalenceProbe | None" = None,
     ) -> None:
         super().__init__(venv)
+        self.probe = probe
         if bonus.num_envs != venv.num_envs:
             raise ValueError(
                 f"The bonus was built for num_envs={bonus.num_envs} but the VecEnv has {venv.num_envs} "
@@ -102,10 +111,7 @@ class BonusVecEnvWrapper(VecEnvWrapper):
             actions = np.array([self.action_space.sample() for _ in range(self.num_envs)])
             observations, _, dones, infos = self.venv.step(actions)
             collected.append((_next_observations(observations, dones, infos), np.asarray(dones, dtype=bool)))
-        stacked = np.stack([step_observations for step_observations, _ in collected])
-        self.bonus.update_observation_statistics(stacked.reshape(-1, *stacked.shape[2:]))
-        for step_observations, step_dones in collected:
-            self.bonus.normalize_reward(self.bonus.step_scores(step_observations, step_dones))
+        _initialise_statistics(self.bonus, collected)
         self.reset()
 
     def update_bonus(self) -> dict[str, float]:
@@ -118,7 +124,11 @@ class BonusVecEnvWrapper(VecEnvWrapper):
             return {}
         stacked = np.stack(self._rollout_observations)
         self._rollout_observations = []
-        return _train_bonus(self.bonus, stacked.reshape(-1, *stacked.shape[2:]))
+        observations = stacked.reshape(-1, *stacked.shape[2:])
+        stats = _train_bonus(self.bonus, observations)
+        if self.probe is not None:
+            stats.update(self.probe.update(observations))
+        return stats
 
 
 def _check_observation_shape(bonus: NoveltyBonus, space: spaces.Space, source: str, variable: str) -> None:
@@ -127,6 +137,14 @@ def _check_observation_shape(bonus: NoveltyBonus, space: spaces.Space, source: s
             f"The bonus expects observations of shape {bonus.observation_space.shape} but {source} "
             f"produces {space.shape}. Build the bonus from {variable}.observation_space."
         )
+
+
+def _initialise_statistics(bonus: NoveltyBonus, collected: list[tuple[np.ndarray, np.ndarray]]) -> None:
+    """Feed warm-up steps ``(next observations [num_envs, ...], dones [num_envs])`` to the normalisers."""
+    stacked = np.stack([step_observations for step_observations, _ in collected])
+    bonus.update_observation_statistics(stacked.reshape(-1, *stacked.shape[2:]))
+    for step_observations, step_dones in collected:
+        bonus.normalize_reward(bonus.step_scores(step_observations, step_dones))
 
 
 def _train_bonus(bonus: NoveltyBonus, observations: np.ndarray) -> dict[str, float]:
@@ -169,6 +187,25 @@ class BonusRewardWrapper(gym.Wrapper):
         self.intrinsic_coef = check_non_negative_float("intrinsic_coef", intrinsic_coef)
         self.extrinsic_coef = check_non_negative_float("extrinsic_coef", extrinsic_coef)
         self._observations: list[np.ndarray] = []
+
+    def warmup(self, steps: int, seed: int | None = None) -> None:
+        """Initialise the bonus's statistics with ``steps`` random-action steps.
+
+        Works as ``BonusVecEnvWrapper.warmup`` for one environment. The environment is
+        left mid-episode, so call ``reset()`` before training.
+        """
+        steps = check_non_negative_int("warmup steps", steps)
+        if steps == 0:
+            return
+        self.env.reset(seed=seed)
+        collected = []
+        for _ in range(steps):
+            observation, _, terminated, truncated, _ = self.env.step(self.env.action_space.sample())
+            done = terminated or truncated
+            collected.append((np.asarray(observation)[None], np.array([done])))
+            if done:
+                self.env.reset()
+        _initialise_statistics(self.bonus, collected)
 
     def step(self, action):
         observation, reward, terminated, truncated, info = self.env.step(action)

@@ -49,7 +49,11 @@ def test_parse_key_values_rejects_missing_equals():
 @pytest.mark.parametrize(
     "arguments, message",
     [
-        (["--bonus", "count"], "Unknown bonus 'count'. Choose one of: none, rnd"),
+        (["--bonus", "count"], "Unknown bonus 'count'. Choose one of: none, rnd, ensemble, bayes-rnd"),
+        (["--bonus", "ensemble", "--num-members", "1"], "ensemble bonus needs num_members >= 2, got 1"),
+        (["--bonus", "bayes-rnd", "--exploration", "greedy"], "Unknown exploration 'greedy'"),
+        (["--parameterization", "mup"], "Unknown parameterization 'mup'"),
+        (["--equivalence-probe", "-1"], "equivalence_probe must be an integer >= 0, got -1"),
         (["--env-id", "NoSuchEnv-v0"], "Unknown or invalid environment id 'NoSuchEnv-v0'"),
         (["--env-id", "Pendulum-v1", "--bonus", "none"], "need a Discrete action space"),
         (["--num-envs", "0"], "num_envs must be an integer >= 1, got 0"),
@@ -68,6 +72,19 @@ def test_train_bad_input_exits_with_clear_error(arguments, message, capsys, tmp_
 
     assert exit_info.value.code == 2
     assert re.search(re.escape(message), capsys.readouterr().err)
+
+
+def test_compare_defaults_cover_every_bonus():
+    arguments = build_parser().parse_args(["compare"])
+
+    assert arguments.bonuses == ["none", "rnd", "ensemble", "bayes-rnd"]
+    assert arguments.seeds == [0, 1, 2]
+
+
+def test_member_count_defaults_per_bonus():
+    assert TrainConfig(bonus="rnd").resolved_num_members() == 1
+    assert TrainConfig(bonus="ensemble").resolved_num_members() == 8
+    assert TrainConfig(bonus="ensemble", num_members=3).bonus_config().num_members == 3
 
 
 def test_compare_rejects_unknown_bonus(capsys, tmp_path):

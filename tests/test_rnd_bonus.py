@@ -142,7 +142,7 @@ def test_bad_inputs_raise_clear_errors():
         bonus.score(np.zeros((3, 5), np.float32))
     with pytest.raises(ValueError, match="cannot encode the observation space Dict"):
         make_bonus("rnd", spaces.Dict({"a": VECTOR_SPACE}), 1)
-    with pytest.raises(ValueError, match="Unknown bonus 'count'. Choose one of: none, rnd"):
+    with pytest.raises(ValueError, match="Unknown bonus 'count'. Choose one of: none, rnd, ensemble, bayes-rnd"):
         make_bonus("count", VECTOR_SPACE, 1)
     with pytest.raises(ValueError, match="output_dim must be an integer >= 1, got 0"):
         make_rnd(output_dim=0)

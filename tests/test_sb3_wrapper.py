@@ -160,3 +160,23 @@ def test_gymnasium_wrapper_matches_vec_wrapper():
     gym_stats = gym_wrapper.update_bonus()
     assert vec_stats["trained_samples"] == gym_stats["trained_samples"]
     assert vec_stats["predictor_loss"] == pytest.approx(gym_stats["predictor_loss"], rel=1e-5)
+
+
+def test_gymnasium_wrapper_warmup_bounds_first_rewards():
+    from rnd_explore import BonusRewardWrapper
+    from rnd_explore.envs import DeepSeaEnv
+
+    env = DeepSeaEnv(size=6)
+    bonus = make_bonus("rnd", env.observation_space, 1, BonusConfig(hidden_sizes=(16,), output_dim=4))
+    wrapper = BonusRewardWrapper(env, bonus, intrinsic_coef=1.0)
+    env.action_space.seed(0)
+
+    wrapper.warmup(60, seed=0)
+
+    # 60 steps = 10 episodes of 6: 60 observations and 60 filtered returns in the statistics.
+    assert bonus.obs_normalizer.stats.count.item() == 60
+    assert bonus.reward_normalizer.return_stats.count.item() == 60
+    wrapper.reset(seed=1)
+    _, reward, _, _, info = wrapper.step(0)
+    # Normalised by the std of the discounted return, the first reward is of order 1, not 1e4.
+    assert 0 < info["intrinsic_reward"] < 10
