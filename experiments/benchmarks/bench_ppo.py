@@ -1,8 +1,9 @@
-"""PPO environment steps per second with and without the RND bonus (SB3 path, DummyVecEnv).
+"""PPO environment steps per second without a bonus and with each bonus (SB3 path, DummyVecEnv).
 
 Each (environment, bonus) pair trains once for ``--steps`` environment steps with the
 default ``TrainConfig`` settings. The results page reports steps/s and the with/without
-ratio, all measured one after another in one process.
+ratio against no bonus, all measured one after another in one process. The bonuses use their
+default member counts (rnd 1, ensemble 8, bayes-rnd 1).
 
 Usage::
 
@@ -21,6 +22,7 @@ import torch
 from rnd_explore.config import TrainConfig
 from rnd_explore.training import train
 
+BONUSES = ("none", "rnd", "ensemble", "bayes-rnd")
 ENVIRONMENTS = {
     "DeepSea-16": dict(env_id="rnd_explore/DeepSea-v0", env_kwargs={"size": 16}),
     "MiniGrid-DoorKey-5x5 (flat)": dict(env_id="MiniGrid-DoorKey-5x5-v0", env_kwargs={}),
@@ -41,15 +43,18 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as log_dir:
         for label, env_settings in ENVIRONMENTS.items():
             rates = {}
-            for bonus in ("none", "rnd"):
+            for bonus in BONUSES:
                 config = TrainConfig(
                     bonus=bonus, total_steps=arguments.steps, device=arguments.device, torch_threads=arguments.threads,
                     log_dir=log_dir, run_name=f"{label}-{bonus}".replace(" ", "_"), save_model=False, **env_settings,
                 )
                 rates[bonus] = train(config).steps_per_second
                 print(f"{label:40s} {bonus:5s} {rates[bonus]:8.0f} steps/s", flush=True)
-            rows.append(dict(environment=label, none_steps_per_s=rates["none"], rnd_steps_per_s=rates["rnd"],
-                             ratio=rates["rnd"] / rates["none"]))
+            row = dict(environment=label)
+            for bonus in BONUSES:
+                row[f"{bonus}_steps_per_s"] = rates[bonus]
+                row[f"{bonus}_ratio"] = rates[bonus] / rates["none"]
+            rows.append(row)
     if arguments.out:
         with open(arguments.out, "w") as handle:
             json.dump({"device": arguments.device, "threads": arguments.threads, "rows": rows}, handle, indent=2)
