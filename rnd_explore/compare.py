@@ -36,7 +36,7 @@ PROGRESS_EVERY = 1_000
 
 @dataclass
 class ComparisonResult:
-    """What ``run_comparison`` produced."""
+    """Outputs of ``run_comparison``."""
 
     out_dir: Path
     table: list[BonusResult]
@@ -45,7 +45,7 @@ class ComparisonResult:
 
 
 def comparison_configs(base: TrainConfig, bonuses: Sequence[str], seeds: Sequence[int], out_dir: Path) -> list[TrainConfig]:
-    """One validated config per (bonus, seed), each logging to ``out_dir/runs/<run name>``."""
+    """Build one validated config per (bonus, seed), each logging to ``out_dir/runs/<run name>``."""
     if not bonuses:
         raise ValueError("bonuses must name at least one bonus, for example: none rnd.")
     if not seeds:

@@ -157,19 +157,22 @@ class TrainConfig:
         check_choice("bonus", self.bonus, BONUS_NAMES)
         check_choice("minigrid_observation", self.minigrid_observation, ("flat", "image"))
         check_non_negative_int("seed", self.seed)
-        for name in ("total_steps", "num_envs", "n_steps", "batch_size", "n_epochs", "torch_threads"):
+        check_positive_int("torch_threads", self.torch_threads)
+        self._validate_ppo()
+        self._validate_bonus()
+        return self
+
+    def _validate_ppo(self) -> None:
+        for name in ("total_steps", "num_envs", "n_steps", "batch_size", "n_epochs"):
             check_positive_int(name, getattr(self, name))
-        check_non_negative_int("warmup_steps", self.warmup_steps)
-        check_non_negative_int("equivalence_probe", self.equivalence_probe)
         check_positive_float("learning_rate", self.learning_rate)
         check_discount("gamma", self.gamma)
         check_unit_interval("gae_lambda", self.gae_lambda)
         check_positive_float("clip_range", self.clip_range)
         check_non_negative_float("ent_coef", self.ent_coef)
-        check_non_negative_float("intrinsic_coef", self.intrinsic_coef)
-        check_non_negative_float("extrinsic_coef", self.extrinsic_coef)
         for width in self.policy_hidden:
             check_positive_int("policy_hidden entry", width)
+
         rollout = self.num_envs * self.n_steps
         if self.batch_size > rollout:
             raise ValueError(
@@ -181,15 +184,21 @@ class TrainConfig:
                 f"total_steps={self.total_steps} is shorter than one rollout (num_envs * n_steps = {rollout}). "
                 "Raise total_steps."
             )
+
+    def _validate_bonus(self) -> None:
+        check_non_negative_int("warmup_steps", self.warmup_steps)
+        check_non_negative_int("equivalence_probe", self.equivalence_probe)
+        check_non_negative_float("intrinsic_coef", self.intrinsic_coef)
+        check_non_negative_float("extrinsic_coef", self.extrinsic_coef)
         bonus_config = self.bonus_config().validate()
-        if self.bonus != "none":
-            minimum = BONUS_CLASSES[self.bonus].min_members
-            if bonus_config.num_members < minimum:
-                raise ValueError(
-                    f"The {self.bonus} bonus needs num_members >= {minimum}, got {bonus_config.num_members}. "
-                    "Pass --num-members 8, for example."
-                )
-        return self
+        if self.bonus == "none":
+            return
+        minimum = BONUS_CLASSES[self.bonus].min_members
+        if bonus_config.num_members < minimum:
+            raise ValueError(
+                f"The {self.bonus} bonus needs num_members >= {minimum}, got {bonus_config.num_members}. "
+                "Pass --num-members 8, for example."
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-dict copy with the resolved env kwargs and run name (JSON-serialisable)."""

@@ -3,8 +3,8 @@
 At infinite width and with gradient-flow training, half the expected squared RND error
 equals the predictive variance of a deep ensemble (Zanger et al., 2026). ``EquivalenceProbe``
 trains a K-pair RND and a K-member ensemble side by side on the run's observations, with the
-run's bonus hyperparameters, and compares the two on a fixed probe batch, so users see how
-far finite networks trained with Adam on a moving data set are from that limit.
+run's bonus hyperparameters. It compares the two on a fixed probe batch, which shows how far
+finite networks trained with Adam on a moving data set are from that limit.
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ class BonusVecEnvWrapper(VecEnvWrapper):
     which ``BonusUpdateCallback`` calls when a rollout ends, updates the observation
     normaliser with them, trains the predictor and clears the store. Each step's ``infos``
     gain ``"extrinsic_reward"``, ``"intrinsic_reward"`` (normalised) and ``"raw_bonus"``;
-    at the end of an episode ``"episode_intrinsic_return"`` holds the undiscounted sum of
+    at the end of an episode ``"episode_intrinsic_return"`` contains the undiscounted sum of
     the normalised bonus over that episode.
 
     Args:

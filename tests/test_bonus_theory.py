@@ -39,7 +39,7 @@ def wide_bonus(name, members):
 def empirical_ntk(network, inputs, members_used=64):
     """Per-head NTK averaged over members and heads, from each member's Jacobian (torch.func).
 
-    The exported ``nn.Linear`` holds ``scale * W``, so a Jacobian with respect to its weight is
+    The exported ``nn.Linear`` contains ``scale * W``, so a Jacobian with respect to its weight is
     multiplied by the layer's scale to give the Jacobian in the trained NTK coordinates.
     """
     scales = {}

@@ -89,7 +89,7 @@ class BayesianRNDBonus(NoveltyBonus):
         return list(self.predictor.parameters())
 
     def tangent(self) -> dict[str, torch.Tensor]:
-        """The direction ``psi`` by parameter name of ``self.initial`` (last layer all zero)."""
+        """Return the direction ``psi`` by parameter name of ``self.initial`` (last layer all zero)."""
         return {name: getattr(self, buffer_name) for name, buffer_name in self._tangent_names}
 
     def target(self, features: torch.Tensor) -> torch.Tensor:
@@ -141,8 +141,8 @@ class BayesianRNDBonus(NoveltyBonus):
         """Draw ``num_samples`` i.i.d. posterior functions at ``observations`` ``[B, *obs_shape]``.
 
         Each draw is ``mean + eps_i`` for a distinct head ``i`` chosen uniformly without
-        replacement, so at most ``num_members * output_dim`` draws are available; draws are
-        independent only in the infinite-width limit.
+        replacement, so at most ``num_members * output_dim`` draws are available. The draws
+        are independent only in the infinite-width limit.
         """
         heads_available = self.config.num_members * self.config.output_dim
         num_samples = check_positive_int("num_samples", num_samples)
@@ -164,9 +164,9 @@ class BayesianRNDBonus(NoveltyBonus):
         """Train the posterior-mean network on scalar ``labels`` ``[B]``; return the final loss.
 
         The mean estimate is the centred network ``f(x; theta_t) - f(x; theta_0)`` (one
-        member, one output, the predictor's architecture), which converges to the posterior
-        mean ``Theta_*X Theta_XX^-1 Y`` under gradient flow; a plain network trained on ``Y``
-        would keep its initial function's fluctuation.
+        member, one output, the predictor's architecture). Under gradient flow it converges to
+        the posterior mean ``Theta_*X Theta_XX^-1 Y``, whereas a plain network trained on ``Y``
+        keeps its initial function's fluctuation.
         """
         features = self.features(observations).detach()
         labels = torch.as_tensor(labels, device=self.device, dtype=features.dtype).reshape(-1)
