@@ -1,4 +1,5 @@
-"""The ``rnd-explore`` command line: ``train`` one agent, ``compare`` bonuses over seeds."""
+"""The ``rnd-explore`` command line: ``train`` one agent, ``compare`` bonuses over seeds,
+``verify-ntk`` the equivalences behind the bonuses."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rnd_explore.bonuses import BONUS_NAMES
+from rnd_explore.cli_verify import add_verify_parser, run_verify
 from rnd_explore.config import add_config_arguments, config_from_arguments
 
 DEFAULT_COMPARE_BONUSES = ("none", "rnd", "ensemble", "bayes-rnd")
@@ -57,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="runs trained at the same time, one process each (default: %(default)s)",
     )
     add_config_arguments(compare_parser, exclude=("bonus", "seed", "log_dir", "run_name"))
+    add_verify_parser(commands)
     return parser
 
 
@@ -68,6 +71,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if arguments.command == "train":
             return _train(arguments)
+        if arguments.command == "verify-ntk":
+            return run_verify(arguments)
         return _compare(arguments)
     except (ValueError, TypeError) as error:
         parser.exit(2, f"rnd-explore {arguments.command}: error: {error}\n")

@@ -93,3 +93,29 @@ def test_compare_rejects_unknown_bonus(capsys, tmp_path):
 
     assert exit_info.value.code == 2
     assert "Unknown bonus 'curiosity'" in capsys.readouterr().err
+
+
+def test_verify_ntk_writes_report(tmp_path, capsys):
+    status = main(["verify-ntk", "--widths", "16", "--members", "10", "--heads", "2", "--train-points", "4",
+                   "--test-points", "3", "--device", "cpu", "--out-dir", str(tmp_path)])
+
+    output = capsys.readouterr().out
+    assert status == 0
+    assert (tmp_path / "report.md").exists()
+    assert "width    16: claim1 ratio" in output
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["--depth", "1"], "depth must be >= 2"),
+        (["--members", "0"], "members must be an integer >= 1, got 0"),
+        (["--widths", "-5"], "width must be an integer >= 1, got -5"),
+    ],
+)
+def test_verify_ntk_bad_input(arguments, message, capsys, tmp_path):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["verify-ntk", "--out-dir", str(tmp_path), *arguments])
+
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
