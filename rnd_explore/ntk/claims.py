@@ -286,6 +286,9 @@ def measure_width(width: int, settings: VerificationSettings, data: Dataset, ref
         torch.linalg.norm(mean_estimate - reference.posterior_mean) / torch.linalg.norm(reference.posterior_mean)
     ).item()
     result["claim3"] = asdict(claim3)
+    # One head from each of five members: heads of one member share its hidden layer.
+    result["posterior_draws"] = draws[:: settings.heads][:5].tolist()
+    result["posterior_mean_estimate"] = mean_estimate.tolist()
 
     result["variances"] = {
         "ensemble_predicted": sigma_f.diagonal().tolist(),

@@ -1,9 +1,11 @@
 """Empirical NTK of batched member networks, and full-batch gradient descent.
 
 The empirical NTK is computed column by column as a vector-Jacobian product followed by a
-Jacobian-vector product (``torch.func.vjp`` then ``torch.func.jvp``): the memory is that of
-one parameter vector, not of the Jacobian. A full Jacobian (``jacrev``) of a two-hidden-layer
-network of width 8192 on 50 inputs needs about 13 GB; the vjp/jvp route needs about 0.7 GB.
+Jacobian-vector product (``torch.func.vjp`` then ``torch.func.jvp``), so the memory is that
+of a few parameter vectors, not of the Jacobian. For a two-hidden-layer network of width 8192
+(67.2M parameters) on 50 inputs in float64, a full Jacobian (``jacrev``) would hold
+50 x 67.2M entries, 27 GB; this route peaked at 2.2 GB above the process's baseline
+(measured on the development machine, torch 2.13.0 CPU, 200 s on one thread).
 """
 
 from __future__ import annotations

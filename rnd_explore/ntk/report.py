@@ -101,7 +101,10 @@ def markdown_report(report: dict) -> str:
 
 
 def plot_report(report: dict, out_dir: Path) -> list[Path]:
-    """Write ``errors_vs_width.png`` and ``variances.png``; return their paths."""
+    """Write ``errors_vs_width.png`` and ``variances.png`` (and ``posterior_1d.png`` for 1-D data).
+
+    Returns the paths written.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -148,7 +151,38 @@ def plot_report(report: dict, out_dir: Path) -> list[Path]:
     variances_path = out_dir / "variances.png"
     atomic_write(variances_path, lambda handle: figure.savefig(handle, format="png", dpi=110))
     plt.close(figure)
-    return [errors_path, variances_path]
+    paths = [errors_path, variances_path]
+    if report["settings"]["dataset"] == "sine1d":
+        paths.append(_plot_posterior_1d(report, out_dir, plt))
+    return paths
+
+
+def _plot_posterior_1d(report: dict, out_dir: Path, plt) -> Path:
+    """Posterior mean, a 2-sigma band and Bayesian-RND draws over the 1-D test grid (largest width)."""
+    from rnd_explore.ntk.claims import VerificationSettings, analytic_reference, make_dataset
+
+    settings = VerificationSettings(**{**report["settings"], "widths": tuple(report["settings"]["widths"])})
+    data = make_dataset(settings)
+    reference = analytic_reference(data, settings.spec)
+    grid = data.test[:, 0].numpy()
+    mean = reference.posterior_mean.numpy()
+    band = 2 * np.sqrt(np.clip(reference.ntk_posterior.diagonal().numpy(), 0, None))
+    largest = report["measurements"][-1]
+    figure, axis = plt.subplots(figsize=(7, 4))
+    axis.fill_between(grid, mean - band, mean + band, alpha=0.2, label="analytic mean +- 2 sd")
+    axis.plot(grid, mean, "k-", label="analytic posterior mean")
+    for index, draw in enumerate(largest["posterior_draws"]):
+        axis.plot(grid, draw, lw=1, alpha=0.8, label="Bayesian-RND draws" if index == 0 else None)
+    axis.plot(data.train[:, 0].numpy(), data.labels.numpy(), "ro", label="training points")
+    axis.set_xlabel("x")
+    axis.set_ylabel("f(x)")
+    axis.set_title(f"Posterior samples at width {largest['width']}", fontsize=9)
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    path = out_dir / "posterior_1d.png"
+    atomic_write(path, lambda handle: figure.savefig(handle, format="png", dpi=110))
+    plt.close(figure)
+    return path
 
 
 def write_report(report: dict, out_dir: str | Path) -> dict[str, Path]:
@@ -159,9 +193,10 @@ def write_report(report: dict, out_dir: str | Path) -> dict[str, Path]:
         "markdown": atomic_write_text(out_dir / "report.md", markdown_report(report)),
         "json": atomic_write_text(out_dir / "report.json", json.dumps(report, indent=2, allow_nan=True)),
     }
-    errors_plot, variances_plot = plot_report(report, out_dir)
-    paths["errors_plot"] = errors_plot
-    paths["variances_plot"] = variances_plot
+    plots = plot_report(report, out_dir)
+    paths["errors_plot"], paths["variances_plot"] = plots[0], plots[1]
+    if len(plots) > 2:
+        paths["posterior_plot"] = plots[2]
     return paths
 
 
