@@ -27,7 +27,7 @@ def check_non_negative_int(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name} must be an integer >= 0, got {value!r} of type {type(value).__name__}.")
     if value < 0:
-        raise ValueError(f"{name} must be an integer >= 0, got {value}.")
+        raise ValueError(f"{name} must be an integer >= 0, got {value}. Pass 0 or a positive value.")
     return int(value)
 
 

@@ -39,7 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="compare bonuses over several seeds (table, CSV/JSON and plot)",
         description=(
             "Train every bonus with every seed, then write results.csv, results.json and returns.png "
-            "to the output folder. The defaults compare PPO with and without RND on DeepSea."
+            "to the output folder. The defaults compare PPO without a bonus and with each of rnd, ensemble "
+            "and bayes-rnd on DeepSea 16x16, seeds 0-2. Bonus-specific options apply only to their bonus."
         ),
     )
     compare_parser.add_argument(
@@ -75,10 +76,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_verify(arguments)
         return _compare(arguments)
     except (ValueError, TypeError) as error:
-        parser.exit(2, f"rnd-explore {arguments.command}: error: {error}\n")
+        parser.exit(2, f"rnd-explore {arguments.command}: error: {_name_the_flag(str(error))}\n")
     except KeyboardInterrupt:
         print("Interrupted; finished runs keep their files.", file=sys.stderr)
         return 130
+
+
+def _name_the_flag(message: str) -> str:
+    """Prefix a message that starts with a config field's name with the matching command-line flag."""
+    import dataclasses
+
+    from rnd_explore.config import TrainConfig
+
+    names = [config_field.name for config_field in dataclasses.fields(TrainConfig)]
+    names += ["members", "heads", "depth", "width", "train_points", "test_points", "dimension", "max_steps"]
+    flags = {"width": "widths"}
+    for name in sorted(names, key=len, reverse=True):
+        if message.startswith((f"{name} ", f"{name}=")):
+            return f"--{flags.get(name, name).replace('_', '-')}: {message}"
+    return message
 
 
 def _configure_logging(verbose: bool) -> None:
@@ -122,7 +138,7 @@ def _compare(arguments: argparse.Namespace) -> int:
 
     from rnd_explore.compare import run_comparison
 
-    base = config_from_arguments(arguments, bonus=arguments.bonuses[0], seed=arguments.seeds[0])
+    base = config_from_arguments(arguments, bonus=_base_bonus(arguments), seed=arguments.seeds[0])
     out_dir = arguments.out_dir
     if out_dir is None:
         short_id = base.env_id.split("/")[-1]
@@ -131,10 +147,30 @@ def _compare(arguments: argparse.Namespace) -> int:
     console = Console()
     console.print(results_table(result.table, base))
     console.print(
+        f"Confidence intervals: percentile bootstrap over {len(arguments.seeds)} seeds; with fewer than 5 seeds "
+        "they are close to the range of the seeds' values and only indicative."
+    )
+    console.print(
         f"Table: {result.out_dir / 'results.csv'} and results.json; plot: {result.plot}\n"
         f"TensorBoard: tensorboard --logdir {result.out_dir / 'runs'}"
     )
     return 0
+
+
+def _base_bonus(arguments: argparse.Namespace) -> str:
+    """Pick the bonus the shared settings are validated with: one that every given option applies to."""
+    from rnd_explore.config import BONUS_SPECIFIC_OPTIONS
+
+    for name, owner, default in BONUS_SPECIFIC_OPTIONS:
+        if getattr(arguments, name) != default:
+            if owner not in arguments.bonuses:
+                raise ValueError(
+                    f"--{name.replace('_', '-')} applies only to the {owner} bonus, which is not among --bonuses "
+                    f"{' '.join(arguments.bonuses)}. Add {owner} or remove the option."
+                )
+            return owner
+    with_bonus = [bonus for bonus in arguments.bonuses if bonus != "none"]
+    return with_bonus[0] if with_bonus else arguments.bonuses[0]
 
 
 def results_table(rows, base):
@@ -151,7 +187,7 @@ def results_table(rows, base):
     for row in rows:
         interval = f"[{_number(row.final_return_ci_low)}, {_number(row.final_return_ci_high)}]"
         table.add_row(
-            row.bonus,
+            row.label,
             f"{row.seeds_reached_goal}/{row.seeds} seeds",
             format_first_success(row.median_episodes_to_first_success),
             f"{_number(row.final_mean_return)} {interval}",

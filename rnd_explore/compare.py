@@ -24,7 +24,7 @@ from pathlib import Path
 
 from rnd_explore._checks import check_choice, check_positive_int
 from rnd_explore.bonuses import BONUS_NAMES
-from rnd_explore.config import TrainConfig
+from rnd_explore.config import BONUS_SPECIFIC_OPTIONS, TrainConfig
 from rnd_explore.results import BonusResult, aggregate, plot_returns, write_tables
 from rnd_explore.training import RunSummary, check_run_folder_free, train
 
@@ -56,8 +56,13 @@ def comparison_configs(base: TrainConfig, bonuses: Sequence[str], seeds: Sequenc
         raise ValueError(f"bonuses {list(bonuses)} and seeds {list(seeds)} must not repeat entries.")
     configs = []
     for bonus in bonuses:
+        specific = {name: default for name, owner, default in BONUS_SPECIFIC_OPTIONS if owner != bonus}
+        if bonus == "none":
+            specific["equivalence_probe"] = 0
         for seed in seeds:
-            config = dataclasses.replace(base, bonus=bonus, seed=seed, log_dir=str(out_dir / "runs"), run_name=None)
+            config = dataclasses.replace(
+                base, bonus=bonus, seed=seed, log_dir=str(out_dir / "runs"), run_name=None, **specific
+            )
             configs.append(config.validate())
     return configs
 
@@ -108,8 +113,9 @@ def run_comparison(
     summaries.sort(key=lambda summary: order[summary.run_name])
     table = aggregate(summaries, bonuses)
     write_tables(out_dir, table, summaries)
+    labels = {row.bonus: row.label for row in table}
     run_dirs = {
-        bonus: [out_dir / "runs" / config.resolved_run_name() for config in configs if config.bonus == bonus]
+        labels[bonus]: [out_dir / "runs" / config.resolved_run_name() for config in configs if config.bonus == bonus]
         for bonus in bonuses
     }
     title = base.env_description()

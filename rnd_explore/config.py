@@ -23,6 +23,8 @@ from rnd_explore.envs import DEEP_SEA_ID
 
 DEFAULT_DEEP_SEA_SIZE = 16
 DEFAULT_MEMBERS = {"rnd": 1, "ensemble": 8, "bayes-rnd": 1}
+BONUS_SPECIFIC_OPTIONS = (("exploration", "bayes-rnd", "variance"), ("ensemble_labels", "ensemble", "zero"))
+"""(field, the only bonus it applies to, its default)."""
 """Member count per bonus when ``num_members`` is not given (the ensemble needs at least 2)."""
 
 
@@ -72,11 +74,20 @@ class TrainConfig:
         + ", ".join(f"{count} for {name}" for name, count in DEFAULT_MEMBERS.items())
         + ")",
     )
-    parameterization: str = _option("standard", "weight parameterisation of the bonus networks: standard or ntk")
+    parameterization: str = _option(
+        "standard",
+        "weight parameterisation of the bonus networks: standard or ntk (with Adam, ntk learns about "
+        "sqrt(width) times slower at the same --bonus-learning-rate)",
+    )
     bias_std: float = _option(0.0, "standard deviation of the bonus networks' initial biases (s_b)")
-    ensemble_labels: str = _option("zero", "labels the ensemble members regress: zero or random (one shared frozen network)")
+    ensemble_labels: str = _option(
+        "zero", "ensemble only: labels the members regress, zero or random (one shared frozen network)"
+    )
     exploration: str = _option(
-        "variance", "bayes-rnd reward: variance (posterior variance) or thompson (one posterior sample per episode)"
+        "variance",
+        "bayes-rnd only: variance (the posterior variance) or thompson (one signed posterior sample per env, "
+        "redrawn each episode; a policy that does not see the sampled head averages it away, so it did not "
+        "reach the DeepSea-16 goal in 7 of 7 trials)",
     )
     bonus_hidden: tuple[int, ...] = _option((256, 256), "hidden layer widths of the bonus networks")
     bonus_output_dim: int = _option(64, "output features of the bonus networks")
@@ -186,6 +197,14 @@ class TrainConfig:
             )
 
     def _validate_bonus(self) -> None:
+        for name, owner, default in BONUS_SPECIFIC_OPTIONS:
+            if getattr(self, name) != default and self.bonus != owner:
+                raise ValueError(
+                    f"{name}={getattr(self, name)!r} applies only to the {owner} bonus, but bonus is {self.bonus!r}. "
+                    f"Remove --{name.replace('_', '-')} or choose --bonus {owner}."
+                )
+        if self.equivalence_probe > 0 and self.bonus == "none":
+            raise ValueError("equivalence_probe needs a bonus, but bonus is 'none'. Remove --equivalence-probe.")
         check_non_negative_int("warmup_steps", self.warmup_steps)
         check_non_negative_int("equivalence_probe", self.equivalence_probe)
         check_non_negative_float("intrinsic_coef", self.intrinsic_coef)

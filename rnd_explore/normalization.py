@@ -79,10 +79,15 @@ class ObservationNormalizer(nn.Module):
         self.stats.update(features)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        """Normalise ``[N, *feature_shape]`` features; the result has the input's dtype."""
-        mean = self.stats.mean.to(features.dtype)
-        scale = (self.stats.var + self.epsilon).rsqrt().to(features.dtype)
-        return ((features - mean) * scale).clamp(-self.clip, self.clip)
+        """Normalise ``[N, *feature_shape]`` features; the result has the input's dtype.
+
+        Before the first ``update`` the statistics are empty and the features pass through
+        unchanged (clipped only), instead of being divided by a zero variance.
+        """
+        seen = self.stats.count > 0
+        mean = torch.where(seen, self.stats.mean, torch.zeros_like(self.stats.mean)).to(features.dtype)
+        scale = torch.where(seen, (self.stats.var + self.epsilon).rsqrt(), torch.ones_like(self.stats.var))
+        return ((features - mean) * scale.to(features.dtype)).clamp(-self.clip, self.clip)
 
 
 class RewardForwardFilter(nn.Module):

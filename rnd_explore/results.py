@@ -40,6 +40,15 @@ class BonusResult:
     final_mean_return: float
     final_return_ci_low: float
     final_return_ci_high: float
+    members: int = 0
+    bonus_options: str = ""
+
+    @property
+    def label(self) -> str:
+        """The bonus name with its member count and non-default options, for tables and plots."""
+        details = [f"K={self.members}"] if self.members else []
+        details += [self.bonus_options] if self.bonus_options else []
+        return f"{self.bonus} ({', '.join(details)})" if details else self.bonus
 
 
 def bootstrap_mean_ci(values: Sequence[float], confidence: float = 0.95, seed: int = 0) -> tuple[float, float]:
@@ -85,6 +94,8 @@ def aggregate(summaries: Sequence[RunSummary], bonus_order: Sequence[str]) -> li
                 final_mean_return=float(np.mean(finite)) if finite else float("nan"),
                 final_return_ci_low=low,
                 final_return_ci_high=high,
+                members=runs[0].members,
+                bonus_options=runs[0].bonus_options,
             )
         )
     return rows
@@ -117,7 +128,7 @@ def learning_curve(run_dir: Path, grid: np.ndarray) -> np.ndarray:
 
 
 def plot_returns(out_dir: Path, run_dirs: dict[str, list[Path]], total_steps: int, title: str) -> Path:
-    """Plot return against environment steps: per bonus the mean over seeds and a min-max band."""
+    """Plot return against environment steps: per label the mean over seeds and a min-max band."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -144,5 +155,7 @@ def plot_returns(out_dir: Path, run_dirs: dict[str, list[Path]], total_steps: in
 
 
 def format_first_success(value: float | None) -> str:
-    """Table text for the median episode of first success."""
-    return "never" if value is None else f"{value:.0f}"
+    """Table text for the median episode of first success (a median of two may end in .5)."""
+    if value is None:
+        return "never"
+    return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"

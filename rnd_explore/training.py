@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from rnd_explore.atomic_io import atomic_torch_save, atomic_write, atomic_write_text
-from rnd_explore.config import TrainConfig
+from rnd_explore.config import BONUS_SPECIFIC_OPTIONS, TrainConfig
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +51,10 @@ class RunSummary:
     wall_seconds: float
     steps_per_second: float
     device: str
+    members: int = 0
+    """K of the bonus (0 without a bonus)."""
+    bonus_options: str = ""
+    """Bonus-specific settings that differ from their defaults, for example ``exploration=thompson``."""
 
     @property
     def reached_goal(self) -> bool:
@@ -154,6 +158,12 @@ def summarise(config: TrainConfig, records: list, wall_seconds: float, steps_tak
         wall_seconds=wall_seconds,
         steps_per_second=steps_taken / max(wall_seconds, 1e-9),
         device=config.device,
+        members=0 if config.bonus == "none" else config.resolved_num_members(),
+        bonus_options=", ".join(
+            f"{name}={getattr(config, name)}"
+            for name, _, default in BONUS_SPECIFIC_OPTIONS
+            if getattr(config, name) != default
+        ),
     )
 
 
@@ -174,6 +184,29 @@ def load_summary(run_dir: str | Path) -> RunSummary:
     """Read ``summary.json`` of a finished run."""
     payload = json.loads((Path(run_dir) / "summary.json").read_text())
     return RunSummary(**payload["summary"])
+
+
+def load_bonus(run_dir: str | Path, device: str = "cpu"):
+    """Rebuild the trained bonus of a finished run from its ``summary.json`` and ``bonus.pt``.
+
+    The environment is created once to read its observation space. Raises ValueError for a
+    run without a bonus or without a saved bonus state.
+    """
+    from rnd_explore.agents.sb3_ppo import make_env
+    from rnd_explore.bonuses import make_bonus
+
+    run_dir = Path(run_dir)
+    payload = json.loads((run_dir / "summary.json").read_text())
+    config = TrainConfig(**{**payload["config"], "device": device})
+    state_path = run_dir / "bonus.pt"
+    if config.bonus == "none" or not state_path.exists():
+        raise ValueError(f"The run in {run_dir} has no saved bonus (bonus={config.bonus!r}, save_model={config.save_model}).")
+    env = make_env(config.env_id, config.resolved_env_kwargs(), config.minigrid_observation)
+    space = env.observation_space
+    env.close()
+    bonus = make_bonus(config.bonus, space, config.num_envs, config.bonus_config(), device)
+    bonus.load_state_dict(torch.load(state_path, map_location=device))
+    return bonus
 
 
 def load_episodes(run_dir: str | Path) -> dict[str, np.ndarray]:

@@ -119,3 +119,30 @@ def test_verify_ntk_bad_input(arguments, message, capsys, tmp_path):
 
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_bonus_specific_options_are_rejected_elsewhere():
+    with pytest.raises(ValueError, match="exploration='thompson' applies only to the bayes-rnd bonus"):
+        TrainConfig(bonus="rnd", exploration="thompson").validate()
+    with pytest.raises(ValueError, match="ensemble_labels='random' applies only to the ensemble bonus"):
+        TrainConfig(bonus="bayes-rnd", ensemble_labels="random").validate()
+    with pytest.raises(ValueError, match="equivalence_probe needs a bonus"):
+        TrainConfig(bonus="none", equivalence_probe=16).validate()
+
+
+def test_compare_applies_bonus_options_to_their_bonus(tmp_path):
+    from rnd_explore.compare import comparison_configs
+
+    base = TrainConfig(bonus="bayes-rnd", exploration="thompson", equivalence_probe=8)
+    configs = comparison_configs(base, ["none", "rnd", "bayes-rnd"], [0], tmp_path)
+
+    settings = {config.bonus: (config.exploration, config.equivalence_probe) for config in configs}
+    assert settings == {"none": ("variance", 0), "rnd": ("variance", 8), "bayes-rnd": ("thompson", 8)}
+
+
+def test_compare_option_without_its_bonus_exits(capsys, tmp_path):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["compare", "--bonuses", "none", "rnd", "--exploration", "thompson", "--out-dir", str(tmp_path)])
+
+    assert exit_info.value.code == 2
+    assert "--exploration applies only to the bayes-rnd bonus, which is not among --bonuses none rnd" in capsys.readouterr().err

@@ -208,6 +208,15 @@ def test_state_dict_round_trip(name, exploration):
     torch.testing.assert_close(restored.step_scores(data[:2], dones), bonus.step_scores(data[:2], dones), rtol=0, atol=0)
 
 
+def test_state_from_other_settings_is_rejected():
+    standard = build("bayes-rnd", parameterization="standard")
+
+    with pytest.raises(ValueError, match="saved with parameterization='standard' but this bonus has parameterization='ntk'"):
+        build("bayes-rnd", parameterization="ntk").load_state_dict(standard.state_dict())
+    with pytest.raises(ValueError, match="belongs to a 'bayes-rnd' bonus, not 'rnd'"):
+        build("rnd").load_state_dict(standard.state_dict(), strict=False)
+
+
 @pytest.mark.parametrize("name", ["rnd", "ensemble", "bayes-rnd"])
 def test_nan_observations_raise(name):
     bonus = build(name)

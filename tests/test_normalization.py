@@ -94,6 +94,14 @@ def test_intrinsic_normalizer_divides_by_return_std():
     np.testing.assert_allclose(normalized.numpy(), expected, rtol=1e-6)
 
 
+def test_observation_normalizer_is_identity_before_statistics():
+    normalizer = ObservationNormalizer((3,), clip=5.0)
+
+    output = normalizer(torch.tensor([[0.5, -2.0, 9.0]]))
+
+    torch.testing.assert_close(output, torch.tensor([[0.5, -2.0, 5.0]]))
+
+
 def test_observation_normalizer_whitens_and_clips():
     normalizer = ObservationNormalizer((2,), clip=5.0)
     data = torch.tensor([[0.0, 10.0], [2.0, 10.0], [4.0, 10.0]])

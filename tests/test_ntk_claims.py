@@ -99,3 +99,15 @@ def test_settings_reject_bad_values():
         VerificationSettings(dataset="mnist").validate()
     with pytest.raises(ValueError, match="width must be an integer >= 1, got 0"):
         VerificationSettings(widths=(0,)).validate()
+
+
+def test_one_dimensional_report_draws_posterior_samples(tmp_path):
+    settings = VerificationSettings(widths=(32,), members=10, heads=2, dataset="sine1d", train_points=4, test_points=20)
+    report = run_sweep(settings)
+
+    paths = write_report(report, tmp_path)
+
+    draws = report["measurements"][0]["posterior_draws"]
+    assert len(draws) == 5
+    assert all(len(draw) == 20 for draw in draws)
+    assert paths["posterior_plot"].stat().st_size > 5_000

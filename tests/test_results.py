@@ -36,6 +36,17 @@ def test_bootstrap_interval_of_one_value_collapses():
     assert bootstrap_mean_ci([0.7]) == (pytest.approx(0.7), pytest.approx(0.7))
 
 
+def test_labels_and_median_format():
+    from rnd_explore.results import BonusResult, format_first_success
+
+    row = BonusResult("bayes-rnd", 3, 3, 620.5, 0.9, 0.8, 1.0, members=1, bonus_options="exploration=thompson")
+
+    assert row.label == "bayes-rnd (K=1, exploration=thompson)"
+    assert BonusResult("none", 3, 0, None, 0.0, 0.0, 0.0).label == "none"
+    assert format_first_success(620.5) == "620.5"
+    assert format_first_success(576.0) == "576"
+
+
 def test_median_first_success_counts_failures_as_infinite():
     assert median_first_success([10, 30, None]) == 30.0
     assert median_first_success([10, None, None]) is None

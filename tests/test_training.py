@@ -102,6 +102,23 @@ def test_bonuses_solve_deep_sea_where_plain_ppo_fails(tmp_path):
     assert (tmp_path / "returns.png").stat().st_size > 10_000
 
 
+def test_load_bonus_restores_the_trained_state(tmp_path):
+    from rnd_explore.training import load_bonus
+
+    config = short_config(tmp_path, bonus="ensemble", num_members=3, run_name="saved")
+    train(config)
+
+    bonus = load_bonus(tmp_path / "saved")
+
+    # Warm-up (4 steps x 4 envs) plus 2048 training steps went into the observation statistics.
+    assert bonus.obs_normalizer.stats.count.item() == 16 + 2048
+    assert bonus.config.num_members == 3
+    assert bonus.reward_normalizer.return_stats.count.item() > 0
+    train(short_config(tmp_path, bonus="none", run_name="plain", total_steps=256))
+    with pytest.raises(ValueError, match="has no saved bonus"):
+        load_bonus(tmp_path / "plain")
+
+
 def test_finished_run_folder_is_not_overwritten(tmp_path):
     config = short_config(tmp_path, run_name="kept", total_steps=256, save_model=False)
     train(config)

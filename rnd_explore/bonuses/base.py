@@ -28,6 +28,9 @@ from rnd_explore.observation_encoding import ObservationEncoder
 
 
 ENSEMBLE_LABELS = ("zero", "random")
+FUNCTION_SETTINGS = ("parameterization", "weight_std", "bias_std", "activation", "ensemble_labels", "exploration")
+"""Settings that change a bonus's function without changing parameter shapes; a saved state
+must match them, because loading it under other values would silently change the scores."""
 EXPLORATION_MODES = ("variance", "thompson")
 
 
@@ -58,7 +61,7 @@ class BonusConfig:
     """Fraction of each batch the predictor is trained on (random subset, per epoch)."""
     update_epochs: int = 4
     """Passes over the batch per predictor update."""
-    minibatch_size: int = 256
+    minibatch_size: int = 128
     """Samples per predictor gradient step."""
     obs_clip: float = 5.0
     """Normalised observations are clipped to [-obs_clip, obs_clip]."""
@@ -245,9 +248,21 @@ class NoveltyBonus(nn.Module):
         return {
             "optimizer": self.optimizer.state_dict(),
             "sample_generator": self._sample_generator.get_state(),
+            "bonus": self.name,
+            "settings": {name: getattr(self.config, name) for name in FUNCTION_SETTINGS},
         }
 
     def set_extra_state(self, state: dict[str, Any]) -> None:
+        saved_name = state.get("bonus", self.name)
+        if saved_name != self.name:
+            raise ValueError(f"The state belongs to a {saved_name!r} bonus, not {self.name!r}. Build a {saved_name} bonus.")
+        for name, saved in state.get("settings", {}).items():
+            current = getattr(self.config, name)
+            if saved != current:
+                raise ValueError(
+                    f"The state was saved with {name}={saved!r} but this bonus has {name}={current!r}. "
+                    f"Build the bonus with {name}={saved!r} to load it."
+                )
         # Optimizer.load_state_dict keeps the given moment tensors, so copy them: otherwise
         # two bonuses loaded from one in-memory state would share Adam's moments.
         self.optimizer.load_state_dict(copy.deepcopy(state["optimizer"]))
