@@ -34,8 +34,8 @@ class EpisodeLog:
         return next((record.episode for record in self.records if record.success), None)
 
 
-class EpisodeStatsCallback(BaseCallback):
-    """Records finished episodes and logs them under ``charts/`` (and ``intrinsic/``).
+class EpisodeRecorder:
+    """Records finished episodes from VecEnv ``infos`` and logs them under ``charts/``.
 
     Needs SB3's ``Monitor`` inside the VecEnv (``info["episode"]``). Success is the
     environment's ``info["is_success"]`` when it sets one, else an extrinsic return > 0.
@@ -45,15 +45,15 @@ class EpisodeStatsCallback(BaseCallback):
     """
 
     def __init__(self, writer=None, heatmap_every: int = 10) -> None:
-        super().__init__()
         self.writer = writer
         self.log = EpisodeLog()
         self.heatmap_every = heatmap_every
         self.visits: np.ndarray | None = None
-        self._rollouts = 0
+        self.rollouts = 0
 
-    def _on_step(self) -> bool:
-        for info in self.locals["infos"]:
+    def record_step(self, infos: list[dict], num_timesteps: int) -> None:
+        """Count visits and record the episodes that ended in this step (``num_timesteps`` after it)."""
+        for info in infos:
             position = info.get("position")
             if position is not None:
                 self._count_visit(position)
@@ -62,7 +62,7 @@ class EpisodeStatsCallback(BaseCallback):
                 continue
             success = bool(info.get("is_success", episode["r"] > 0))
             record = EpisodeRecord(
-                step=int(self.num_timesteps),
+                step=num_timesteps,
                 episode=len(self.log.records) + 1,
                 extrinsic_return=float(episode["r"]),
                 length=int(episode["l"]),
@@ -76,7 +76,6 @@ class EpisodeStatsCallback(BaseCallback):
                 self.writer.add_scalar("charts/success", float(record.success), record.step)
                 if "episode_intrinsic_return" in info:
                     self.writer.add_scalar("intrinsic/episodic_return", record.intrinsic_return, record.step)
-        return True
 
     def _count_visit(self, position) -> None:
         row, column = int(position[0]), int(position[1])
@@ -88,13 +87,30 @@ class EpisodeStatsCallback(BaseCallback):
             self.visits = grown
         self.visits[row, column] += 1
 
-    def _on_rollout_end(self) -> None:
-        self._rollouts += 1
-        if self.writer is None or self.visits is None or self._rollouts % self.heatmap_every:
+    def end_rollout(self, num_timesteps: int) -> None:
+        """Count a finished rollout and log the visitation heatmap when it is due."""
+        self.rollouts += 1
+        if self.writer is None or self.visits is None or self.rollouts % self.heatmap_every:
             return
         image = np.log1p(self.visits.astype(np.float64))
         image = image / max(float(image.max()), 1e-12)
-        self.writer.add_image("charts/visitation", image[None], self.num_timesteps, dataformats="CHW")
+        self.writer.add_image("charts/visitation", image[None], num_timesteps, dataformats="CHW")
+
+
+class EpisodeStatsCallback(BaseCallback):
+    """SB3 callback around an ``EpisodeRecorder``; ``.log`` holds the finished episodes."""
+
+    def __init__(self, writer=None, heatmap_every: int = 10) -> None:
+        super().__init__()
+        self.recorder = EpisodeRecorder(writer, heatmap_every)
+        self.log = self.recorder.log
+
+    def _on_step(self) -> bool:
+        self.recorder.record_step(self.locals["infos"], int(self.num_timesteps))
+        return True
+
+    def _on_rollout_end(self) -> None:
+        self.recorder.end_rollout(int(self.num_timesteps))
 
 
 class BonusUpdateCallback(BaseCallback):

@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers", type=int, default=2,
         help="runs trained at the same time, one process each (default: %(default)s)",
     )
-    add_config_arguments(compare_parser, exclude=("bonus", "seed", "log_dir", "run_name"))
+    add_config_arguments(compare_parser, exclude=("bonus", "seed", "log_dir", "run_name", "resume"))
     add_verify_parser(commands)
     return parser
 

@@ -23,6 +23,14 @@ from rnd_explore.envs import DEEP_SEA_ID
 
 DEFAULT_DEEP_SEA_SIZE = 16
 DEFAULT_MEMBERS = {"rnd": 1, "ensemble": 8, "bayes-rnd": 1}
+AGENT_DEFAULTS = {
+    # c_int = 3 reached the DeepSea-16 goal in 12 of 12 seeds within 80k steps during tuning of
+    # the mixed-reward path, c_int = 1 in 5 of 6 (the normalised bonus is small per step).
+    "sb3-ppo": {"gamma": 0.99, "intrinsic_coef": 3.0, "extrinsic_coef": 1.0},
+    # The two-head recipe of Burda et al. (2019): gamma_ext 0.999, advantages 2 A_ext + 1 A_int.
+    "ppo-dual": {"gamma": 0.999, "intrinsic_coef": 1.0, "extrinsic_coef": 2.0},
+}
+"""Per-agent values of the settings left as None."""
 BONUS_SPECIFIC_OPTIONS = (("exploration", "bayes-rnd", "variance"), ("ensemble_labels", "ensemble", "zero"))
 """(field, the only bonus it applies to, its default)."""
 """Member count per bonus when ``num_members`` is not given (the ensemble needs at least 2)."""
@@ -47,6 +55,11 @@ class TrainConfig:
         metavar="KEY=VALUE",
     )
     minigrid_observation: str = _option("flat", "observation adapter for MiniGrid ids: flat (vector) or image (7x7x3 grid)")
+    agent: str = _option(
+        "sb3-ppo",
+        "sb3-ppo: Stable-Baselines3 PPO with the bonus mixed into the reward; ppo-dual: PPO with separate "
+        "extrinsic (episodic) and intrinsic (non-episodic) value heads",
+    )
     bonus: str = _option("rnd", f"novelty bonus: {', '.join(BONUS_NAMES)}")
     seed: int = _option(0, "seed of the environments, the policy and the bonus networks")
     total_steps: int = _option(
@@ -57,15 +70,21 @@ class TrainConfig:
     batch_size: int = _option(128, "PPO minibatch size, in transitions")
     n_epochs: int = _option(4, "PPO optimisation epochs per rollout")
     learning_rate: float = _option(5e-4, "PPO Adam learning rate")
-    gamma: float = _option(0.99, "discount factor of the (mixed) return")
+    gamma: float | None = _option(
+        None, "discount of the extrinsic return, mixed with the bonus for sb3-ppo (default: 0.99 sb3-ppo, 0.999 ppo-dual)"
+    )
     gae_lambda: float = _option(0.95, "GAE lambda")
     clip_range: float = _option(0.2, "PPO clip range")
     ent_coef: float = _option(0.01, "PPO entropy coefficient")
     policy_hidden: tuple[int, ...] = _option((64, 64), "hidden layer widths of the policy and value MLPs")
-    # c_int = 3 reached the DeepSea-16 goal in 12 of 12 seeds within 80k steps during tuning,
-    # c_int = 1 in 5 of 6 (the bonus is divided by the intrinsic return's std, so it is small).
-    intrinsic_coef: float = _option(3.0, "c_int, weight of the normalised bonus in the reward")
-    extrinsic_coef: float = _option(1.0, "c_ext, weight of the environment reward")
+    intrinsic_coef: float | None = _option(
+        None,
+        "c_int, weight of the normalised bonus: in the reward for sb3-ppo, in the advantage for ppo-dual "
+        "(default: 3 sb3-ppo, 1 ppo-dual)",
+    )
+    extrinsic_coef: float | None = _option(
+        None, "c_ext, weight of the environment reward or advantage (default: 1 sb3-ppo, 2 ppo-dual)"
+    )
     warmup_steps: int = _option(16, "random-action steps per env that initialise the bonus statistics before training")
     num_members: int | None = _option(
         None,
@@ -106,6 +125,10 @@ class TrainConfig:
     log_dir: str = _option("runs", "folder that receives one subfolder per run")
     run_name: str | None = _option(None, "name of the run's subfolder (default: env__bonus__seedS__date-time)")
     save_model: bool = _option(True, "save the trained policy and bonus state at the end")
+    checkpoint_every: int = _option(10, "ppo-dual: write checkpoint.pt every this many rollouts (0: only at the end)")
+    resume: bool = _option(
+        False, "ppo-dual: continue the run in <log-dir>/<run-name> from its checkpoint.pt (needs --run-name)"
+    )
 
     def resolved_env_kwargs(self) -> dict[str, Any]:
         """``env_kwargs``, or the default for the chosen env when none were given."""
@@ -116,6 +139,12 @@ class TrainConfig:
         if self.env_id == DEEP_SEA_ID:
             kwargs.setdefault("mapping_seed", self.seed)
         return kwargs
+
+    def __post_init__(self) -> None:
+        check_choice("agent", self.agent, AGENT_DEFAULTS)
+        for name, value in AGENT_DEFAULTS[self.agent].items():
+            if getattr(self, name) is None:
+                setattr(self, name, value)
 
     def env_description(self) -> str:
         """Describe the environment for titles: id and the kwargs shared by every seed."""
@@ -169,6 +198,12 @@ class TrainConfig:
         check_choice("minigrid_observation", self.minigrid_observation, ("flat", "image"))
         check_non_negative_int("seed", self.seed)
         check_positive_int("torch_threads", self.torch_threads)
+        check_non_negative_int("checkpoint_every", self.checkpoint_every)
+        if self.resume and (self.agent != "ppo-dual" or not self.run_name):
+            raise ValueError(
+                f"resume needs --agent ppo-dual and a --run-name, got agent={self.agent!r}, run_name={self.run_name!r}. "
+                "Pass the name of the run to continue."
+            )
         self._validate_ppo()
         self._validate_bonus()
         return self

@@ -77,56 +77,119 @@ def train(config: TrainConfig, progress: Callable[[int], None] | None = None) ->
 
     Args:
         config: the run configuration (validated here).
-        progress: called with the number of environment steps taken so far, after every step.
+        progress: called with the number of environment steps taken so far (after every step
+            for ``sb3-ppo``, after every rollout for ``ppo-dual``).
     """
-    from stable_baselines3.common.logger import Logger
-    from torch.utils.tensorboard import SummaryWriter
-
-    from rnd_explore.agents.callbacks import BonusUpdateCallback, EpisodeStatsCallback, ProgressCallback
-    from rnd_explore.agents.sb3_ppo import build_ppo, make_training_env
     from rnd_explore.device import resolve_device
-    from rnd_explore.tensorboard_logging import NamespacedTensorBoardFormat, log_hyperparameters
 
     config.validate()
     torch.set_num_threads(config.torch_threads)
     device = resolve_device(config.device)
     run_dir = Path(config.log_dir) / config.resolved_run_name()
-    check_run_folder_free(run_dir)
+    if config.resume:
+        if not (run_dir / "checkpoint.pt").exists():
+            raise ValueError(f"Cannot resume: {run_dir / 'checkpoint.pt'} does not exist. Check --log-dir and --run-name.")
+    else:
+        check_run_folder_free(run_dir)
     resolved = TrainConfig(**{**asdict(config), "device": str(device)})
-    env, bonus_wrapper = make_training_env(resolved)
-    run_dir.mkdir(parents=True, exist_ok=True)
     logger.info("run %s on %s, writing to %s", config.resolved_run_name(), device, run_dir)
 
-    writer = SummaryWriter(log_dir=str(run_dir))
-    hyperparameters = resolved.to_dict()
-    log_hyperparameters(writer, hyperparameters)
+    learn = _learn_dual if resolved.agent == "ppo-dual" else _learn_sb3
+    start = time.perf_counter()
+    records, steps_taken = learn(resolved, run_dir, progress)
+    wall_seconds = time.perf_counter() - start
 
-    model = build_ppo(resolved, env)
+    summary = summarise(resolved, records, wall_seconds, steps_taken)
+    write_run_files(run_dir, resolved, summary, records)
+    return summary
+
+
+def _open_writer(run_dir: Path, config: TrainConfig, purge_step: int | None = None):
+    """A SummaryWriter for the run folder; a resumed run drops events logged after ``purge_step``."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    from rnd_explore.tensorboard_logging import log_hyperparameters
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    writer = SummaryWriter(log_dir=str(run_dir), purge_step=purge_step)
+    if purge_step is None:
+        log_hyperparameters(writer, config.to_dict())
+    return writer
+
+
+def _learn_sb3(config: TrainConfig, run_dir: Path, progress) -> tuple[list, int]:
+    from stable_baselines3.common.logger import Logger
+
+    from rnd_explore.agents.callbacks import BonusUpdateCallback, EpisodeStatsCallback, ProgressCallback
+    from rnd_explore.agents.sb3_ppo import build_ppo, make_training_env
+    from rnd_explore.tensorboard_logging import NamespacedTensorBoardFormat
+
+    env, bonus_wrapper = make_training_env(config)
+    writer = _open_writer(run_dir, config)
+    model = build_ppo(config, env)
     model.set_logger(Logger(folder=str(run_dir), output_formats=[NamespacedTensorBoardFormat(writer)]))
     episode_callback = EpisodeStatsCallback(writer)
     callbacks = [episode_callback]
     if bonus_wrapper is not None:
-        bonus_wrapper.warmup(resolved.warmup_steps)
+        bonus_wrapper.warmup(config.warmup_steps)
         callbacks.append(BonusUpdateCallback(bonus_wrapper))
     if progress is not None:
         callbacks.append(ProgressCallback(progress))
-
-    start = time.perf_counter()
     try:
-        model.learn(total_timesteps=resolved.total_steps, callback=callbacks)
+        model.learn(total_timesteps=config.total_steps, callback=callbacks)
     finally:
         writer.flush()
-    wall_seconds = time.perf_counter() - start
-
-    summary = summarise(resolved, episode_callback.log.records, wall_seconds, int(model.num_timesteps))
-    write_run_files(run_dir, resolved, summary, episode_callback.log.records)
-    if resolved.save_model:
+    if config.save_model:
         atomic_write(run_dir / "model.zip", model.save)
         if bonus_wrapper is not None:
             atomic_torch_save(bonus_wrapper.bonus.state_dict(), run_dir / "bonus.pt")
     writer.close()
     env.close()
-    return summary
+    return episode_callback.log.records, int(model.num_timesteps)
+
+
+def _learn_dual(config: TrainConfig, run_dir: Path, progress) -> tuple[list, int]:
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    from rnd_explore.agents.dual_ppo import DualValuePPO
+    from rnd_explore.agents.sb3_ppo import make_env
+    from rnd_explore.bonuses import make_bonus
+
+    env_kwargs = config.resolved_env_kwargs()
+    make_env(config.env_id, env_kwargs, config.minigrid_observation).close()
+    venv = make_vec_env(
+        lambda: make_env(config.env_id, env_kwargs, config.minigrid_observation),
+        n_envs=config.num_envs, seed=config.seed, vec_env_cls=DummyVecEnv,
+    )
+    bonus = make_bonus(config.bonus, venv.observation_space, config.num_envs, config.bonus_config(), config.device)
+    agent = DualValuePPO(config, venv, bonus)
+    checkpoint_path = run_dir / "checkpoint.pt"
+    purge_step = None
+    if config.resume:
+        # The checkpoint is this toolkit's own file: it holds pickled environments, so it is
+        # loaded with weights_only=False.
+        agent.load_state_dict(torch.load(checkpoint_path, map_location=config.device, weights_only=False))
+        purge_step = agent.num_timesteps
+        logger.info("resuming %s at step %d", run_dir, agent.num_timesteps)
+    writer = _open_writer(run_dir, config, purge_step)
+    agent.writer = writer
+    agent.recorder.writer = writer
+
+    def save(trained: DualValuePPO) -> None:
+        atomic_torch_save(trained.state_dict(), checkpoint_path)
+        if trained.bonus is not None:
+            atomic_torch_save(trained.bonus.state_dict(), run_dir / "bonus.pt")
+
+    saving = config.save_model or config.checkpoint_every > 0
+    try:
+        agent.learn(config.total_steps, progress, checkpoint=save if saving else None,
+                    checkpoint_every=config.checkpoint_every)
+    finally:
+        writer.flush()
+    writer.close()
+    venv.close()
+    return agent.recorder.log.records, agent.num_timesteps
 
 
 def check_run_folder_free(run_dir: Path, hint: str = "Pass another --run-name or --log-dir") -> None:

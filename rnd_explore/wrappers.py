@@ -74,7 +74,7 @@ class BonusVecEnvWrapper(VecEnvWrapper):
 
     def step_wait(self):
         observations, rewards, dones, infos = self.venv.step_wait()
-        next_observations = _next_observations(observations, dones, infos)
+        next_observations = replace_terminal_observations(observations, dones, infos)
         raw = self.bonus.step_scores(next_observations, np.asarray(dones, dtype=bool))
         intrinsic = self.bonus.normalize_reward(raw)
         raw_np = raw.cpu().numpy()
@@ -110,7 +110,7 @@ class BonusVecEnvWrapper(VecEnvWrapper):
         for _ in range(steps_per_env):
             actions = np.array([self.action_space.sample() for _ in range(self.num_envs)])
             observations, _, dones, infos = self.venv.step(actions)
-            collected.append((_next_observations(observations, dones, infos), np.asarray(dones, dtype=bool)))
+            collected.append((replace_terminal_observations(observations, dones, infos), np.asarray(dones, dtype=bool)))
         _initialise_statistics(self.bonus, collected)
         self.reset()
 
@@ -153,8 +153,9 @@ def _train_bonus(bonus: NoveltyBonus, observations: np.ndarray) -> dict[str, flo
     return bonus.update(observations)
 
 
-def _next_observations(observations: np.ndarray, dones: np.ndarray, infos: list[dict]) -> np.ndarray:
-    """Replace the reset observation of finished envs by their ``terminal_observation``."""
+def replace_terminal_observations(observations: np.ndarray, dones: np.ndarray, infos: list[dict]) -> np.ndarray:
+    """Return a copy of a VecEnv step's observations ``[N, ...]`` in which every env that just
+    finished an episode shows its ``terminal_observation`` instead of the reset observation."""
     if not np.any(dones):
         return np.array(observations, copy=True)
     result = np.array(observations, copy=True)
