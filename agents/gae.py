@@ -32,7 +32,7 @@ def episodic_gae(
     gamma: float,
     gae_lambda: float,
 ) -> StreamTargets:
-    """GAE for an episodic stream over a rollout of ``T`` steps in ``N`` environments.
+    """Compute GAE for an episodic stream over a rollout of ``T`` steps in ``N`` environments.
 
     Args:
         rewards: ``[T, N]`` rewards of each step.
@@ -62,7 +62,7 @@ def episodic_gae(
 def continuing_gae(
     rewards: torch.Tensor, values: torch.Tensor, next_value: torch.Tensor, gamma: float, gae_lambda: float
 ) -> StreamTargets:
-    """GAE for a non-episodic stream: episode ends are ignored (shapes as in ``episodic_gae``)."""
+    """Compute GAE for a non-episodic stream, ignoring episode ends (shapes as in ``episodic_gae``)."""
     never = torch.zeros_like(rewards, dtype=torch.bool)
     return episodic_gae(rewards, values, next_value, never, never, torch.zeros_like(values), gamma, gae_lambda)
 

@@ -36,7 +36,7 @@ def test_extrinsic_returns_reset_at_termination():
     targets = episodic_gae(rewards, zeros, torch.tensor([7.0]), terminated, torch.zeros_like(terminated),
                            zeros, gamma=0.5, gae_lambda=1.0)
 
-    # Each episode sees only its own reward: 0.25, 0.5, 1 per episode; next_value 7 is cut
+    # Each episode gets only its own reward: 0.25, 0.5, 1 per episode, and next_value 7 is cut
     # off because the last step terminated.
     torch.testing.assert_close(targets.returns[:, 0], torch.tensor([0.25, 0.5, 1.0, 0.25, 0.5, 1.0]))
 
