@@ -18,7 +18,8 @@ def add_verify_parser(commands) -> None:
         description=(
             "Train wide networks by full-batch gradient descent and compare RND errors, ensemble variances "
             "and Bayesian-RND posterior samples with analytic NNGP/NTK predictions, for each width. Writes "
-            "report.md, report.json, errors_vs_width.png and variances.png to the output folder."
+            "report.md, report.json, errors_vs_width.png and variances.png (and posterior_1d.png for "
+            "--dataset sine1d) to the output folder."
         ),
     )
     parser.add_argument("--widths", type=int, nargs="+", default=list(defaults.widths), metavar="N",
@@ -44,6 +45,9 @@ def add_verify_parser(commands) -> None:
     parser.add_argument("--dimension", type=int, default=defaults.dimension,
                         help="input dimension of the gaussian data set (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=defaults.seed, help="seed of data and networks (default: %(default)s)")
+    parser.add_argument("--repeats", type=int, default=defaults.repeats,
+                        help="independent sets of networks per width; the report gives mean +- standard error "
+                        "over them (default: %(default)s)")
     parser.add_argument("--tolerance", type=float, default=defaults.tolerance,
                         help="training stops when every absolute residual is below it (default: %(default)s)")
     parser.add_argument("--max-steps", type=int, default=defaults.max_steps,
@@ -62,7 +66,7 @@ def run_verify(arguments: argparse.Namespace) -> int:
     from rnd_explore._checks import check_positive_int
     from rnd_explore.device import resolve_device
     from rnd_explore.ntk.claims import VerificationSettings
-    from rnd_explore.ntk.report import run_sweep, write_report
+    from rnd_explore.ntk.report import check_out_dir, run_sweep, write_report
 
     torch.set_num_threads(check_positive_int("torch_threads", arguments.torch_threads))
     settings = VerificationSettings(
@@ -70,9 +74,9 @@ def run_verify(arguments: argparse.Namespace) -> int:
         weight_variance=arguments.weight_variance, bias_variance=arguments.bias_variance, dataset=arguments.dataset,
         train_points=arguments.train_points, test_points=arguments.test_points, dimension=arguments.dimension,
         seed=arguments.seed, tolerance=arguments.tolerance, max_steps=arguments.max_steps,
-        device=str(resolve_device(arguments.device)),
+        repeats=arguments.repeats, device=str(resolve_device(arguments.device)),
     ).validate()
-    out_dir = Path(arguments.out_dir or Path("runs") / f"verify-ntk-{time.strftime('%Y%m%d-%H%M%S')}")
+    out_dir = check_out_dir(arguments.out_dir or Path("runs") / f"verify-ntk-{time.strftime('%Y%m%d-%H%M%S')}")
     console = Console()
     with Progress(console=console) as progress:
         task = progress.add_task("widths", total=len(settings.widths))
@@ -84,12 +88,14 @@ def run_verify(arguments: argparse.Namespace) -> int:
         report = run_sweep(settings, progress=report_width)
     paths = write_report(report, out_dir)
     for measurement in report["measurements"]:
+        aggregate = measurement["aggregate"]
         console.print(
-            f"width {measurement['width']:>5}: "
-            + "  ".join(
-                f"{claim} ratio {measurement[claim]['variance_ratio']:.3f} error {measurement[claim]['relative_frobenius_error']:.3f}"
-                for claim in ("claim1", "claim2", "claim3")
-            )
+            f"width {measurement['width']:>5}: claim1 ratio {aggregate['claim1']['variance_ratio']['mean']:.3f}  "
+            f"ensemble ratio {aggregate['claim1']['ensemble_variance_ratio']['mean']:.3f}  "
+            f"claim2 ratio {aggregate['claim2']['variance_ratio']['mean']:.3f}  "
+            f"claim3 mean error {aggregate['claim3']['mean_relative_error']['mean']:.3f}"
+            + ("" if measurement["converged"] else "  [red]NOT CONVERGED: raise --max-steps[/]")
         )
-    console.print(f"Report: {paths['markdown']} (and report.json); plots: {paths['errors_plot']}, {paths['variances_plot']}")
+    plots = ", ".join(str(path) for key, path in paths.items() if key.endswith("plot"))
+    console.print(f"Report: {paths['markdown']} (and report.json); plots: {plots}")
     return 0

@@ -103,6 +103,7 @@ def test_verify_ntk_writes_report(tmp_path, capsys):
     assert status == 0
     assert (tmp_path / "report.md").exists()
     assert "width    16: claim1 ratio" in output
+    assert "NOT CONVERGED" not in output
 
 
 @pytest.mark.parametrize(
@@ -111,11 +112,12 @@ def test_verify_ntk_writes_report(tmp_path, capsys):
         (["--depth", "1"], "depth must be >= 2"),
         (["--members", "0"], "members must be an integer >= 1, got 0"),
         (["--widths", "-5"], "width must be an integer >= 1, got -5"),
+        (["--out-dir", __file__], "exists and is not a folder"),
     ],
 )
 def test_verify_ntk_bad_input(arguments, message, capsys, tmp_path):
     with pytest.raises(SystemExit) as exit_info:
-        main(["verify-ntk", "--out-dir", str(tmp_path), *arguments])
+        main(["verify-ntk", "--out-dir", str(tmp_path / "report"), *arguments])
 
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err

@@ -73,7 +73,7 @@ def test_errors_shrink_with_width(measurements):
 
 
 def test_report_files_contain_the_numbers(tmp_path):
-    settings = VerificationSettings(widths=(16, 32), members=20, heads=2, train_points=4, test_points=3)
+    settings = VerificationSettings(widths=(16, 32), members=20, heads=2, train_points=4, test_points=3, repeats=2)
     report = run_sweep(settings)
 
     paths = write_report(report, tmp_path)
@@ -82,17 +82,56 @@ def test_report_files_contain_the_numbers(tmp_path):
     markdown = paths["markdown"].read_text()
     assert [measurement["width"] for measurement in saved["measurements"]] == [16, 32]
     for measurement in report["measurements"]:
-        ratio = measurement["claim2"]["variance_ratio"]
-        assert f"| {measurement['width']} | claim2 | {ratio:.3f} |" in markdown
-    assert saved["measurements"][1]["claim1"]["variance_ratio"] == pytest.approx(
-        report["measurements"][1]["claim1"]["variance_ratio"]
-    )
+        ratios = [run["claim2"]["variance_ratio"] for run in measurement["repeats"]]
+        entry = measurement["aggregate"]["claim2"]["variance_ratio"]
+        assert entry["mean"] == pytest.approx(sum(ratios) / 2)
+        assert entry["se"] == pytest.approx(abs(ratios[0] - ratios[1]) / 2)
+        assert f"{entry['mean']:.3f} +- {entry['se']:.3f}" in markdown
     assert saved["measurements"][0]["claim1"]["noise_floor"] == pytest.approx(math.sqrt(2 / 40))
+    assert "did not converge" not in markdown
     assert paths["errors_plot"].stat().st_size > 5_000
     assert paths["variances_plot"].stat().st_size > 5_000
 
 
+def test_report_warns_when_training_stops_early(tmp_path):
+    settings = VerificationSettings(widths=(16,), members=4, heads=2, train_points=4, test_points=3, max_steps=5)
+
+    report = run_sweep(settings)
+
+    assert report["measurements"][0]["converged"] is False
+    assert "did not converge at widths [16]" in write_report(report, tmp_path)["markdown"].read_text()
+
+
+def test_expected_noise_matches_independent_samples():
+    from rnd_explore.ntk.claims import compare_covariance
+    import torch
+
+    generator = torch.Generator().manual_seed(0)
+    covariance = torch.tensor([[1.0, 0.5], [0.5, 2.0]], dtype=torch.float64)
+    factor = torch.linalg.cholesky(covariance)
+    ratios = []
+    for _ in range(400):
+        samples = torch.randn(200, 2, generator=generator, dtype=torch.float64) @ factor.T
+        result = compare_covariance(samples, covariance)
+        ratios.append(result.variance_ratio)
+
+    # The spread of the ratio over 400 repeats matches the predicted Monte-Carlo std within 15%
+    # (the std of a std estimated from 400 draws is about 3.5%).
+    spread = torch.tensor(ratios).std().item()
+    assert spread == pytest.approx(result.ratio_noise, rel=0.15)
+
+
 def test_settings_reject_bad_values():
+    with pytest.raises(ValueError, match="widths must not repeat"):
+        VerificationSettings(widths=(16, 32, 16)).validate()
+    with pytest.raises(ValueError, match="test_points must be >= 2"):
+        VerificationSettings(test_points=1).validate()
+    with pytest.raises(ValueError, match="members must be >= 2"):
+        VerificationSettings(members=1).validate()
+    with pytest.raises(ValueError, match="tolerance must be a finite number > 0"):
+        VerificationSettings(tolerance=float("nan")).validate()
+    with pytest.raises(ValueError, match="weight_variance must be a finite number > 0, got 0"):
+        VerificationSettings(weight_variance=0.0).validate()
     with pytest.raises(ValueError, match="depth must be >= 2"):
         VerificationSettings(depth=1).validate()
     with pytest.raises(ValueError, match="Unknown dataset 'mnist'"):

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from rnd_explore._checks import check_choice, check_positive_int
+from rnd_explore._checks import check_choice, check_positive_float, check_positive_int
 from rnd_explore.bonuses import BayesianRNDBonus, BonusConfig, EnsembleVarianceBonus, RNDBonus
 from rnd_explore.ntk.empirical import empirical_ntk, train_full_batch
 from rnd_explore.ntk.kernels import ReluKernelSpec, ensemble_covariance, gp_posterior_covariance, posterior_mean, relu_kernels
@@ -60,6 +60,9 @@ class VerificationSettings:
     """Training stops when every absolute residual is below it."""
     max_steps: int = 20_000
     """Gradient-descent steps at most."""
+    repeats: int = 1
+    """Independent sets of networks per width (network seeds seed, seed + 1, ...); the report
+    gives the mean and standard error of every statistic over them."""
     device: str = "cpu"
     """Torch device."""
 
@@ -67,10 +70,18 @@ class VerificationSettings:
         """Check the fields and return ``self``."""
         for width in self.widths:
             check_positive_int("width", width)
-        for name in ("depth", "members", "heads", "train_points", "test_points", "dimension", "max_steps"):
+        if len(set(self.widths)) != len(self.widths):
+            raise ValueError(f"widths must not repeat, got {list(self.widths)}. List each width once.")
+        for name in ("depth", "members", "heads", "train_points", "test_points", "dimension", "max_steps", "repeats"):
             check_positive_int(name, getattr(self, name))
         if self.depth < 2:
             raise ValueError(f"depth must be >= 2 (at least one hidden layer), got {self.depth}.")
+        if self.members < 2:
+            raise ValueError(f"members must be >= 2 (the ensemble variance needs two), got {self.members}.")
+        if self.test_points < 2:
+            raise ValueError(f"test_points must be >= 2 (covariances need two points), got {self.test_points}.")
+        check_positive_float("weight_variance", self.weight_variance)
+        check_positive_float("tolerance", self.tolerance)
         check_choice("dataset", self.dataset, DATASETS)
         return self
 
@@ -139,8 +150,13 @@ class ClaimResult:
     """||C_empirical - C_predicted||_F / ||C_predicted||_F."""
     samples: int
     """Samples per test point."""
+    ratio_noise: float
+    """Expected Monte-Carlo std of ``variance_ratio`` for Gaussian samples, given the predicted
+    correlations between test points."""
+    frobenius_noise: float
+    """Expected Monte-Carlo size of ``relative_frobenius_error`` for Gaussian samples."""
     noise_floor: float = field(init=False)
-    """sqrt(2 / samples): relative std of a variance estimated from that many samples."""
+    """sqrt(2 / samples): relative std of one variance estimated from that many samples."""
     extra: dict[str, float] = field(default_factory=dict)
     """Claim-specific statistics (shape tests, controls, mean error)."""
 
@@ -160,7 +176,16 @@ def compare_covariance(samples: torch.Tensor, predicted: torch.Tensor, centred: 
         empirical = torch.cov(samples.T)
     ratio = (empirical.diagonal() / predicted.diagonal()).mean().item()
     error = (torch.linalg.norm(empirical - predicted) / torch.linalg.norm(predicted)).item()
-    return ClaimResult(variance_ratio=ratio, relative_frobenius_error=error, samples=samples.shape[0])
+    count = samples.shape[0]
+    # For Gaussian samples Var(C_ij estimate) = (C_ii C_jj + C_ij^2) / S, and the estimated
+    # variances of points i and j have covariance 2 C_ij^2 / S.
+    diagonal = predicted.diagonal()
+    correlation = predicted / torch.sqrt(diagonal[:, None] * diagonal[None, :])
+    ratio_noise = math.sqrt(2.0 * correlation.square().sum().item() / count) / predicted.shape[0]
+    entry_variance = (diagonal[:, None] * diagonal[None, :] + predicted.square()) / count
+    frobenius_noise = math.sqrt(entry_variance.sum().item()) / torch.linalg.norm(predicted).item()
+    return ClaimResult(variance_ratio=ratio, relative_frobenius_error=error, samples=count,
+                       ratio_noise=ratio_noise, frobenius_noise=frobenius_noise)
 
 
 def relative_error(samples: torch.Tensor, predicted: torch.Tensor) -> float:
@@ -170,20 +195,31 @@ def relative_error(samples: torch.Tensor, predicted: torch.Tensor) -> float:
 
 
 def chi_square_ks(values: torch.Tensor, degrees: int) -> float:
-    """Kolmogorov-Smirnov distance of ``values / mean * degrees`` to the chi-square(degrees) law.
+    """Largest Kolmogorov-Smirnov distance over test points to the chi-square(degrees) law.
 
-    Dividing by the sample mean removes the scale, so only the distribution's shape is tested.
+    ``values`` is ``[M, m]``: M independent samples at each of m test points. Each column is
+    divided by its mean and multiplied by ``degrees``, so only the shape is tested.
     """
-    scaled, _ = torch.sort((values / values.mean() * degrees).reshape(-1))
-    cdf = torch.special.gammainc(torch.tensor(degrees / 2.0, dtype=scaled.dtype), scaled / 2)
-    return _ks_distance(cdf)
+    distances = []
+    for column in values.T:
+        scaled, _ = torch.sort(column / column.mean() * degrees)
+        cdf = torch.special.gammainc(torch.tensor(degrees / 2.0, dtype=scaled.dtype), scaled / 2)
+        distances.append(_ks_distance(cdf))
+    return max(distances)
 
 
 def gaussian_ks(values: torch.Tensor) -> float:
-    """Kolmogorov-Smirnov distance of standardised ``values`` (per column) to N(0, 1)."""
-    standardised = values / values.square().mean(dim=0).sqrt()
-    ordered, _ = torch.sort(standardised.reshape(-1))
-    return _ks_distance(torch.special.ndtr(ordered))
+    """Largest Kolmogorov-Smirnov distance over test points of standardised ``values [M, m]`` to N(0, 1)."""
+    distances = []
+    for column in values.T:
+        ordered, _ = torch.sort(column / column.square().mean().sqrt())
+        distances.append(_ks_distance(torch.special.ndtr(ordered)))
+    return max(distances)
+
+
+def ks_critical_value(samples: int, tests: int, level: float = 0.05) -> float:
+    """Asymptotic KS critical value for the largest of ``tests`` distances (Bonferroni)."""
+    return math.sqrt(-0.5 * math.log(level / (2 * tests))) / math.sqrt(samples)
 
 
 def _ks_distance(sorted_cdf: torch.Tensor) -> float:
@@ -210,17 +246,22 @@ def _heads_as_samples(values: torch.Tensor) -> torch.Tensor:
     return values.permute(0, 2, 1).reshape(-1, values.shape[1])
 
 
-def measure_width(width: int, settings: VerificationSettings, data: Dataset, reference: AnalyticReference) -> dict:
+def measure_width(
+    width: int, settings: VerificationSettings, data: Dataset, reference: AnalyticReference, network_seed: int | None = None
+) -> dict:
     """Train the RND, ensemble and Bayesian-RND models at ``width`` and compare with ``reference``.
 
+    ``network_seed`` (default ``settings.seed``) seeds the networks; the data stay fixed.
     Returns a JSON-serialisable dict with one ``ClaimResult`` per claim (as dicts), the
-    training steps, residuals and learning rate, and the per-point variances.
+    training steps, residuals and learning rate, whether every model converged, and the
+    per-point variances.
     """
+    seed = settings.seed if network_seed is None else network_seed
     device = torch.device(settings.device)
     space = spaces.Box(-np.inf, np.inf, (data.train.shape[1],), np.float64)
     train = data.train.to(device)
     test = data.test.to(device)
-    rnd = _build(RNDBonus, space, settings, width, settings.seed)
+    rnd = _build(RNDBonus, space, settings, width, seed)
     theta = empirical_ntk(rnd.predictor, train, train, heads=[0])
     learning_rate = 0.9 / torch.linalg.eigvalsh(theta).max().item()
     result: dict = {"width": width, "learning_rate": learning_rate, "training": {}}
@@ -231,7 +272,7 @@ def measure_width(width: int, settings: VerificationSettings, data: Dataset, ref
                                                  settings.tolerance, settings.max_steps)
     with torch.no_grad():
         rnd_errors = (rnd.predictor(test) - rnd.target(test)).cpu()
-    ensemble = _build(EnsembleVarianceBonus, space, settings, width, settings.seed + 1)
+    ensemble = _build(EnsembleVarianceBonus, space, settings, width, seed + 1)
     zeros = torch.zeros(1, train.shape[0], settings.heads, dtype=torch.float64, device=device)
     result["training"]["ensemble"] = train_full_batch(ensemble.members, train, zeros, learning_rate,
                                                       settings.tolerance, settings.max_steps)
@@ -248,11 +289,11 @@ def measure_width(width: int, settings: VerificationSettings, data: Dataset, ref
         _heads_as_samples(centred_outputs) * math.sqrt(settings.members / (settings.members - 1)), sigma_f
     )
     head_averaged = 0.5 * rnd_errors.square().mean(dim=2)  # [M, m]
-    half_rnd.extra["chi2_ks_distance"] = chi_square_ks(head_averaged / sigma_f.diagonal(), settings.heads)
-    half_rnd.extra["chi2_ks_critical_5pct"] = 1.36 / math.sqrt(head_averaged.numel())
+    half_rnd.extra["chi2_ks_distance"] = chi_square_ks(head_averaged, settings.heads)
+    half_rnd.extra["chi2_ks_critical_5pct"] = ks_critical_value(settings.members, head_averaged.shape[1])
     result["claim1"] = asdict(half_rnd)
 
-    bayes = _build(BayesianRNDBonus, space, settings, width, settings.seed + 2)
+    bayes = _build(BayesianRNDBonus, space, settings, width, seed + 2)
     with torch.no_grad():
         bayes_labels = bayes.target(train)
     result["training"]["bayes_rnd"] = train_full_batch(bayes.predictor, train, bayes_labels, learning_rate,
@@ -260,8 +301,10 @@ def measure_width(width: int, settings: VerificationSettings, data: Dataset, ref
     with torch.no_grad():
         bayes_errors = _heads_as_samples(bayes.prediction_error(test).cpu())
     claim2 = compare_covariance(bayes_errors, reference.ntk_posterior)
-    claim2.extra["gaussian_ks_distance"] = gaussian_ks(bayes_errors)
-    claim2.extra["gaussian_ks_critical_5pct"] = 1.36 / math.sqrt(bayes_errors.numel())
+    # One head per member keeps the KS samples independent at finite width.
+    one_head = bayes_errors[:: settings.heads]
+    claim2.extra["gaussian_ks_distance"] = gaussian_ks(one_head)
+    claim2.extra["gaussian_ks_critical_5pct"] = ks_critical_value(one_head.shape[0], one_head.shape[1])
     claim2.extra["control_nngp_posterior_error"] = relative_error(bayes_errors, reference.nngp_posterior)
     claim2.extra["control_nngp_posterior_variance_ratio"] = (
         (bayes_errors.square().mean(dim=0) / reference.nngp_posterior.diagonal()).mean().item()
@@ -282,6 +325,10 @@ def measure_width(width: int, settings: VerificationSettings, data: Dataset, ref
     claim3 = compare_covariance(draws, reference.ntk_posterior, centred=False)
     mean_error = torch.linalg.norm(draws.mean(dim=0) - reference.posterior_mean) / torch.linalg.norm(reference.posterior_mean)
     claim3.extra["mean_relative_error"] = mean_error.item()
+    # The sample mean of S draws has covariance Sigma_post / S around the true mean.
+    claim3.extra["mean_noise"] = math.sqrt(reference.ntk_posterior.trace().item() / draws.shape[0]) / (
+        torch.linalg.norm(reference.posterior_mean).item()
+    )
     claim3.extra["mean_network_relative_error"] = (
         torch.linalg.norm(mean_estimate - reference.posterior_mean) / torch.linalg.norm(reference.posterior_mean)
     ).item()
@@ -290,6 +337,7 @@ def measure_width(width: int, settings: VerificationSettings, data: Dataset, ref
     result["posterior_draws"] = draws[:: settings.heads][:5].tolist()
     result["posterior_mean_estimate"] = mean_estimate.tolist()
 
+    result["converged"] = all(residual < settings.tolerance for _, residual in result["training"].values())
     result["variances"] = {
         "ensemble_predicted": sigma_f.diagonal().tolist(),
         "rnd_half_mean_square": (0.5 * rnd_errors.square().mean(dim=(0, 2))).tolist(),

@@ -1,8 +1,9 @@
 """Analytic NNGP and NTK kernels of fully connected ReLU networks (NTK parameterisation).
 
-For a network with ``depth`` weight layers, layer ``l`` computing
-``z^l = s_w / sqrt(n_{l-1}) W^l relu(z^{l-1}) + s_b b^l`` with every parameter ``~ N(0, 1)``
-and ``z^0 = x``, the infinite-width kernels follow the arc-cosine recursion (Cho and Saul,
+For a network with ``depth`` weight layers, a linear first layer
+``z^1 = s_w / sqrt(d) W^1 x + s_b b^1`` and later layers
+``z^l = s_w / sqrt(n_{l-1}) W^l relu(z^{l-1}) + s_b b^l``, with every parameter ``~ N(0, 1)``,
+the infinite-width kernels follow the arc-cosine recursion (Cho and Saul,
 2009; Jacot et al., 2018; Lee et al., 2019):
 
     K^1 = Theta^1 = s_w^2 x.x' / d + s_b^2
