@@ -61,8 +61,8 @@ class VerificationSettings:
     max_steps: int = 20_000
     """Gradient-descent steps at most."""
     repeats: int = 1
-    """Independent sets of networks per width (network seeds seed, seed + 1, ...); the report
-    gives the mean and standard error of every statistic over them."""
+    """Independent sets of networks per width, seeded seed, seed + 100, seed + 200 and so on.
+    The report gives the mean and standard error of every statistic over them."""
     device: str = "cpu"
     """Torch device."""
 

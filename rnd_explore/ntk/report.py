@@ -33,7 +33,7 @@ def log_log_slope(widths: list[int], errors: list[float]) -> float:
 def run_sweep(settings: VerificationSettings, progress: Callable[[int, float], None] | None = None) -> dict:
     """Measure every width of ``settings``; return the report as a JSON-serialisable dict.
 
-    Each width is measured ``settings.repeats`` times with different network seeds; its entry
+    Each width is measured ``settings.repeats`` times with different network seeds. Its entry
     is the first repeat's full measurement plus ``repeats`` (every repeat's claim results) and
     ``aggregate`` (mean and standard error of each statistic). ``progress(width, seconds)``
     is called after each width.
@@ -119,11 +119,13 @@ def markdown_report(report: dict) -> str:
         + f" Values: {spread}.",
         "",
     ]
+
     unconverged = [m["width"] for m in report["measurements"] if not m["converged"]]
     if unconverged:
         lines += [f"**Warning: training did not converge at widths {unconverged}** (see `training` in "
                   "report.json); their statistics describe unconverged networks and are not evidence for "
                   "or against the claims. Raise --max-steps.", ""]
+
     lines += [
         "| width | claim 1: 1/2 E[eps^2] / Sigma_f | ensemble var / Sigma_f | claim 2: Bayes-RND var / NTK-GP posterior "
         "| claim 2 rel. Frobenius error | claim 3: mean error |",
@@ -137,6 +139,7 @@ def markdown_report(report: dict) -> str:
             f"{_pm(aggregate['claim2']['relative_frobenius_error'])} | "
             f"{_pm(aggregate['claim3']['mean_relative_error'])} |"
         )
+
     lines += ["", "Shape tests and controls (mean over repeats):", "",
               "| width | chi2 KS (crit. 5%) | Gaussian KS (crit. 5%) | NNGP-posterior control error | "
               "NNGP var ratio | 2 Sigma_f control error | claim 1 rel. Frobenius error |",
@@ -149,10 +152,12 @@ def markdown_report(report: dict) -> str:
             f"{two['control_nngp_posterior_error']['mean']:.2f} | {two['control_nngp_posterior_variance_ratio']['mean']:.2f} | "
             f"{two['control_two_sigma_f_error']['mean']:.2f} | {_pm(one['relative_frobenius_error'])} |"
         )
+
     lines += ["", "Log-log slope against width (claims 1 and 2: of |variance ratio - 1|; claim 3: of the mean error):",
               "", "| claim | bias slope | Frobenius slope |", "|---|---|---|"]
     for claim, slopes in report["slopes"].items():
         lines.append(f"| {claim}: {CLAIMS[claim]} | {slopes['bias']:.2f} | {slopes['relative_frobenius_error']:.2f} |")
+
     lines += [
         "",
         "Reading the tables: a variance ratio is 1 in the infinite-width limit; a deviation is resolved",
