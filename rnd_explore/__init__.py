@@ -5,7 +5,16 @@ dependencies (TensorBoard, matplotlib) are imported only where they are used.
 """
 
 from rnd_explore.batched_layers import BatchedConv2d, BatchedLinear
-from rnd_explore.bonuses import BONUS_NAMES, BonusConfig, NoveltyBonus, RNDBonus, make_bonus
+from rnd_explore.bonuses import (
+    BONUS_NAMES,
+    BayesianRNDBonus,
+    BonusConfig,
+    EnsembleVarianceBonus,
+    NoveltyBonus,
+    PosteriorSamples,
+    RNDBonus,
+    make_bonus,
+)
 from rnd_explore.config import TrainConfig
 from rnd_explore.member_networks import BatchedCNN, BatchedMLP
 from rnd_explore.normalization import (
@@ -25,13 +34,16 @@ __all__ = [
     "BatchedConv2d",
     "BatchedLinear",
     "BatchedMLP",
+    "BayesianRNDBonus",
     "BonusConfig",
     "BonusRewardWrapper",
     "BonusVecEnvWrapper",
+    "EnsembleVarianceBonus",
     "IntrinsicRewardNormalizer",
     "NoveltyBonus",
     "ObservationEncoder",
     "ObservationNormalizer",
+    "PosteriorSamples",
     "RNDBonus",
     "RewardForwardFilter",
     "RunningMeanStd",

@@ -148,3 +148,12 @@ def test_compare_option_without_its_bonus_exits(capsys, tmp_path):
 
     assert exit_info.value.code == 2
     assert "--exploration applies only to the bayes-rnd bonus, which is not among --bonuses none rnd" in capsys.readouterr().err
+
+
+def test_package_facade_exports_every_bonus():
+    import rnd_explore
+
+    exported = {name: getattr(rnd_explore, name) for name in rnd_explore.__all__}
+
+    assert exported["make_bonus"]("ensemble", __import__("gymnasium").spaces.Discrete(3), 1).name == "ensemble"
+    assert {"RNDBonus", "EnsembleVarianceBonus", "BayesianRNDBonus", "BonusVecEnvWrapper"} <= set(exported)
