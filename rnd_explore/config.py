@@ -18,11 +18,10 @@ from rnd_explore._checks import (
     check_positive_int,
     check_unit_interval,
 )
-from rnd_explore.bonuses import BONUS_CLASSES, BONUS_NAMES, BonusConfig
+from rnd_explore.bonuses import BONUS_CLASSES, BONUS_NAMES, DEFAULT_MEMBERS, BonusConfig
 from rnd_explore.envs import DEEP_SEA_ID
 
 DEFAULT_DEEP_SEA_SIZE = 16
-DEFAULT_MEMBERS = {"rnd": 1, "ensemble": 8, "bayes-rnd": 1}
 AGENT_DEFAULTS = {
     # c_int = 3 reached the DeepSea-16 goal in 12 of 12 seeds within 80k steps during tuning of
     # the mixed-reward path, c_int = 1 in 5 of 6 (the normalised bonus is small per step).
@@ -33,7 +32,6 @@ AGENT_DEFAULTS = {
 """Per-agent values of the settings left as None."""
 BONUS_SPECIFIC_OPTIONS = (("exploration", "bayes-rnd", "variance"), ("ensemble_labels", "ensemble", "zero"))
 """(field, the only bonus it applies to, its default)."""
-"""Member count per bonus when ``num_members`` is not given (the ensemble needs at least 2)."""
 
 
 def _option(default: Any, help_text: str, **extra: Any) -> Any:

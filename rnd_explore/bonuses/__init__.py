@@ -18,6 +18,8 @@ BONUS_CLASSES: dict[str, type[NoveltyBonus]] = {
 }
 BONUS_NAMES: tuple[str, ...] = ("none", *BONUS_CLASSES)
 """Every name ``make_bonus`` accepts; ``"none"`` means no bonus."""
+DEFAULT_MEMBERS = {"rnd": 1, "ensemble": 8, "bayes-rnd": 1}
+"""Member count per bonus when no configuration is given (the ensemble needs at least 2)."""
 
 
 def make_bonus(
@@ -27,15 +29,21 @@ def make_bonus(
     config: BonusConfig | None = None,
     device: str | torch.device = "cpu",
 ) -> NoveltyBonus | None:
-    """Create the bonus called ``name`` (one of ``BONUS_NAMES``); ``"none"`` returns None."""
+    """Create the bonus called ``name`` (one of ``BONUS_NAMES``); ``"none"`` returns None.
+
+    Without ``config`` the defaults of ``BonusConfig`` apply, with ``DEFAULT_MEMBERS[name]`` members.
+    """
     check_choice("bonus", name, BONUS_NAMES)
     if name == "none":
         return None
+    if config is None:
+        config = BonusConfig(num_members=DEFAULT_MEMBERS[name])
     return BONUS_CLASSES[name](observation_space, num_envs, config, device)
 
 
 __all__ = [
     "BONUS_NAMES",
+    "DEFAULT_MEMBERS",
     "BayesianRNDBonus",
     "BonusConfig",
     "EnsembleVarianceBonus",
