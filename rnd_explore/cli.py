@@ -179,7 +179,7 @@ def results_table(rows, base):
 
     from rnd_explore.results import format_first_success
 
-    table = Table(title=f"{base.env_description()}, {base.planned_steps} steps per run")
+    table = Table(title=f"{base.env_description()}, agent {base.agent}, {base.planned_steps} steps per run")
     table.add_column("bonus", no_wrap=True)
     table.add_column("reached goal", no_wrap=True)
     table.add_column("median episodes to first success")

@@ -118,7 +118,7 @@ def run_comparison(
         labels[bonus]: [out_dir / "runs" / config.resolved_run_name() for config in configs if config.bonus == bonus]
         for bonus in bonuses
     }
-    title = base.env_description()
+    title = f"{base.env_description()}, agent {base.agent}"
     plot = plot_returns(out_dir, run_dirs, base.planned_steps, title)
     return ComparisonResult(out_dir=out_dir, table=table, runs=summaries, plot=plot)
 
