@@ -98,7 +98,7 @@ class EpisodeRecorder:
 
 
 class EpisodeStatsCallback(BaseCallback):
-    """SB3 callback around an ``EpisodeRecorder``; ``.log`` holds the finished episodes."""
+    """SB3 callback around an ``EpisodeRecorder``; ``.log`` contains the finished episodes."""
 
     def __init__(self, writer=None, heatmap_every: int = 10) -> None:
         super().__init__()
@@ -117,7 +117,7 @@ class BonusUpdateCallback(BaseCallback):
     """Trains the bonus when a rollout ends and logs its statistics under ``intrinsic/``.
 
     The bonus rewards of the rollout were added at step time, before SB3 computed returns
-    and advantages; training the predictor here changes only the rewards of later rollouts.
+    and advantages. Training the predictor here therefore changes only later rollouts' rewards.
     """
 
     def __init__(self, wrapper: BonusVecEnvWrapper) -> None:

@@ -2,7 +2,7 @@
 
 The bonus path is: ``DummyVecEnv`` of ``Monitor``-wrapped envs -> ``BonusVecEnvWrapper``
 (adds ``c_int * normalised bonus``) -> PPO. SB3's rollout buffer therefore stores mixed
-rewards and its GAE sees the bonus. ``BonusUpdateCallback`` trains the predictor on each
+rewards, and its GAE includes the bonus. ``BonusUpdateCallback`` trains the predictor on each
 rollout's observations once the rollout ends.
 """
 

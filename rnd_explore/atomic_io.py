@@ -1,6 +1,6 @@
 """Atomic file writes: write a temporary file in the target folder, fsync, then rename.
 
-A reader (or a run resumed after an interruption) sees either the previous complete file or
+A reader (or a run resumed after an interruption) reads either the previous complete file or
 the new complete file, never a partial one.
 """
 

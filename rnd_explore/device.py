@@ -15,8 +15,8 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     ``"auto"`` picks CUDA when it is available and the CPU otherwise; the choice is logged so
     that a silent fallback cannot go unnoticed. An explicit ``"cuda"`` without a GPU raises.
 
-    NOTE: every module takes this device, but the code has only been run on the CPU so far;
-    no GPU was available to test the CUDA path.
+    NOTE: every module takes this device, but the code has only been run on the CPU so far.
+    The CUDA path has not been tested on a GPU.
     """
     if str(device) == "auto":
         chosen = torch.device("cuda" if torch.cuda.is_available() else "cpu")

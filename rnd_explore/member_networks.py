@@ -135,6 +135,7 @@ class BatchedCNN(nn.Module):
         self.num_members = check_positive_int("num_members", num_members)
         self.activation = check_choice("activation", activation, ACTIVATIONS)
         self.image_shape = tuple(int(size) for size in image_shape)
+
         if not conv_layers:
             raise ValueError("conv_layers must contain at least one (out_channels, kernel_size, stride) entry.")
         channels, height, width = self.image_shape
@@ -162,6 +163,7 @@ class BatchedCNN(nn.Module):
                 )
             channels = out_channels
         self.convs = nn.ModuleList(convs)
+
         self.flat_features = channels * height * width
         self.head = BatchedMLP(
             num_members,

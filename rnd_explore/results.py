@@ -4,8 +4,8 @@ Per bonus, over its seeds:
 
 * ``seeds_reached_goal``: seeds with at least one successful episode.
 * ``median_episodes_to_first_success``: median over all seeds of the episode index of the
-  first success, a seed that never succeeded counting as infinitely many episodes; it is
-  therefore ``None`` ("never") when at most half of the seeds succeeded.
+  first success, where a seed that never succeeded counts as infinitely many episodes. It
+  is therefore ``None`` ("never") when at most half of the seeds succeeded.
 * ``final_mean_return``: mean over seeds of each seed's final return (the mean extrinsic
   return of episodes ending in the last 10% of its steps), with a 95% percentile bootstrap
   confidence interval over seeds.
@@ -23,7 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rnd_explore.atomic_io import atomic_write, atomic_write_text
+from rnd_explore.atomic_io import atomic_write_text
+from rnd_explore.plotting import pyplot, save_figure
 from rnd_explore.training import RunSummary, load_episodes
 
 BOOTSTRAP_RESAMPLES = 10_000
@@ -129,10 +130,7 @@ def learning_curve(run_dir: Path, grid: np.ndarray) -> np.ndarray:
 
 def plot_returns(out_dir: Path, run_dirs: dict[str, list[Path]], total_steps: int, title: str) -> Path:
     """Plot return against environment steps: per label the mean over seeds and a min-max band."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     grid = np.linspace(0, total_steps, 51)
     centres = 0.5 * (grid[1:] + grid[:-1])
@@ -147,11 +145,7 @@ def plot_returns(out_dir: Path, run_dirs: dict[str, list[Path]], total_steps: in
     axes.set_title(title)
     axes.grid(alpha=0.3)
     axes.legend()
-    figure.tight_layout()
-    path = out_dir / "returns.png"
-    atomic_write(path, lambda handle: figure.savefig(handle, format="png", dpi=120))
-    plt.close(figure)
-    return path
+    return save_figure(figure, out_dir / "returns.png", dpi=120)
 
 
 def format_first_success(value: float | None) -> str:

@@ -1,6 +1,6 @@
 """TensorBoard output in the toolkit's fixed namespaces: ``charts/``, ``losses/``, ``intrinsic/``.
 
-SB3 records its own keys (``rollout/``, ``train/``, ``time/``); ``NamespacedTensorBoardFormat``
+SB3 records its own keys (``rollout/``, ``train/``, ``time/``). ``NamespacedTensorBoardFormat``
 plugs into SB3's logger and renames them, so SB3's metrics and the toolkit's share one
 event file and one naming scheme.
 """

@@ -105,7 +105,7 @@ def train(config: TrainConfig, progress: Callable[[int], None] | None = None) ->
 
 
 def _open_writer(run_dir: Path, config: TrainConfig, purge_step: int | None = None):
-    """A SummaryWriter for the run folder; a resumed run drops events logged after ``purge_step``."""
+    """Open a SummaryWriter in the run folder; a resumed run drops events logged after ``purge_step``."""
     from torch.utils.tensorboard import SummaryWriter
 
     from rnd_explore.tensorboard_logging import log_hyperparameters
@@ -167,8 +167,8 @@ def _learn_dual(config: TrainConfig, run_dir: Path, progress) -> tuple[list, int
     checkpoint_path = run_dir / "checkpoint.pt"
     purge_step = None
     if config.resume:
-        # The checkpoint is this toolkit's own file: it holds pickled environments, so it is
-        # loaded with weights_only=False.
+        # The checkpoint is this toolkit's own file. It contains pickled environments, so it
+        # is loaded with weights_only=False.
         agent.load_state_dict(torch.load(checkpoint_path, map_location=config.device, weights_only=False))
         purge_step = agent.num_timesteps
         logger.info("resuming %s at step %d", run_dir, agent.num_timesteps)

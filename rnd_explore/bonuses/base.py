@@ -29,7 +29,7 @@ from rnd_explore.observation_encoding import ObservationEncoder
 
 ENSEMBLE_LABELS = ("zero", "random")
 FUNCTION_SETTINGS = ("parameterization", "weight_std", "bias_std", "activation", "ensemble_labels", "exploration")
-"""Settings that change a bonus's function without changing parameter shapes; a saved state
+"""Settings that change a bonus's function without changing parameter shapes. A saved state
 must match them, because loading it under other values would silently change the scores."""
 EXPLORATION_MODES = ("variance", "thompson")
 
@@ -127,7 +127,7 @@ class NoveltyBonus(nn.Module):
 
     Subclasses implement ``build_networks``, ``trainable_parameters``, ``raw_score`` and
     ``predictor_loss``. This class owns what all bonuses share: the observation encoder and
-    normaliser, the intrinsic reward normaliser, the optimiser and the update loop. ``state_dict()`` holds the networks, every running
+    normaliser, the intrinsic reward normaliser, the optimiser and the update loop. ``state_dict()`` contains the networks, every running
     statistic, the filter state, the optimiser state and the sampling generator, so one
     ``load_state_dict`` restores a bonus exactly.
 

@@ -58,7 +58,7 @@ class BayesianRNDBonus(NoveltyBonus):
     ``mean + eps_i(x)``, with head ``i`` drawn per environment at every episode start. The
     reward is signed and its average over heads is the posterior mean.
 
-    NOTE: a policy that is not given the active head index sees the average over heads, which
+    NOTE: a policy that is not given the active head index learns from the average over heads, which
     is zero unless ``fit_mean`` was called. With SB3 PPO on DeepSea-16 this mode did not reach
     the goal in 7 of 7 runs, while the variance mode did in every run; conditioning the policy
     on the head is not implemented.

@@ -4,9 +4,9 @@ Each claim compares statistics over M members x D heads of finite networks, all 
 in one batched model by full-batch gradient descent in float64, with analytic kernels:
 
 1. RND: ``1/2 E[eps^2]`` and the empirical variance of an M-member ensemble trained on zero
-   labels both equal ``Sigma_f``, the deep-ensemble variance; ``Cov(eps) = 2 Sigma_f``; the
-   head-averaged ``1/2 mean_h eps_h^2`` is ``Sigma_f / D * chi2_D`` (shape tested apart from
-   scale).
+   labels both equal ``Sigma_f``, the deep-ensemble variance, so ``Cov(eps) = 2 Sigma_f``.
+   The head-averaged ``1/2 mean_h eps_h^2`` is ``Sigma_f / D * chi2_D``, whose shape is
+   tested apart from its scale.
 2. Bayesian RND: ``Cov(eps_b)`` equals the NTK-GP posterior covariance, with Gaussian
    marginals. Two controls must fail: the NNGP posterior and ``2 Sigma_f``.
 3. Posterior samples ``mean + eps_b`` have the posterior mean ``Theta_*X Theta_XX^-1 Y`` and

@@ -3,9 +3,9 @@
 The empirical NTK is computed column by column as a vector-Jacobian product followed by a
 Jacobian-vector product (``torch.func.vjp`` then ``torch.func.jvp``), so the memory is that
 of a few parameter vectors, not of the Jacobian. For a two-hidden-layer network of width 8192
-(67.2M parameters) on 50 inputs in float64, a full Jacobian (``jacrev``) would hold
-50 x 67.2M entries, 27 GB; this route peaked at 2.2 GB above the process's baseline
-(measured on the development machine, torch 2.13.0 CPU, 200 s on one thread).
+(67.2M parameters) on 50 inputs in float64, a full Jacobian (``jacrev``) would contain
+50 x 67.2M entries, which is 27 GB. This route peaked at 2.2 GB above the process's
+baseline (measured on the development machine, torch 2.13.0 CPU, 200 s on one thread).
 """
 
 from __future__ import annotations
@@ -67,8 +67,8 @@ def train_full_batch(
     """Train every member by plain gradient descent on ``1/2 ||f(X) - Y||^2`` until converged.
 
     Plain gradient descent on the summed loss (no momentum, no Adam) discretises the
-    gradient flow the NTK results assume; momentum reaches the same limit only at infinite
-    width.
+    gradient flow that the NTK results assume. Momentum reaches the same limit only at
+    infinite width.
 
     Args:
         network: batched member network ``[n, d] -> [K, n, D]``.

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rnd_explore.atomic_io import atomic_write, atomic_write_text
+from rnd_explore.atomic_io import atomic_write_text
+from rnd_explore.plotting import pyplot, save_figure
 from rnd_explore.ntk.claims import VerificationSettings, analytic_reference, make_dataset, measure_width
 
 CLAIMS = {
@@ -181,10 +182,7 @@ def plot_report(report: dict, out_dir: Path) -> list[Path]:
 
     Returns the paths written.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     measurements = report["measurements"]
     widths = [measurement["width"] for measurement in measurements]
@@ -212,10 +210,7 @@ def plot_report(report: dict, out_dir: Path) -> list[Path]:
         axis.grid(alpha=0.3, which="both")
         axis.legend(fontsize=7)
     axes[0].set_ylabel("error")
-    figure.tight_layout()
-    errors_path = out_dir / "errors_vs_width.png"
-    atomic_write(errors_path, lambda handle: figure.savefig(handle, format="png", dpi=110))
-    plt.close(figure)
+    errors_path = save_figure(figure, out_dir / "errors_vs_width.png")
 
     largest = measurements[-1]["variances"]
     figure, axes = plt.subplots(1, 2, figsize=(9, 4))
@@ -234,17 +229,14 @@ def plot_report(report: dict, out_dir: Path) -> list[Path]:
         axis.set_title(f"{title} (width {measurements[-1]['width']})", fontsize=9)
         axis.legend(fontsize=8)
         axis.grid(alpha=0.3)
-    figure.tight_layout()
-    variances_path = out_dir / "variances.png"
-    atomic_write(variances_path, lambda handle: figure.savefig(handle, format="png", dpi=110))
-    plt.close(figure)
+    variances_path = save_figure(figure, out_dir / "variances.png")
     paths = [errors_path, variances_path]
     if report["settings"]["dataset"] == "sine1d":
-        paths.append(_plot_posterior_1d(report, out_dir, plt))
+        paths.append(_plot_posterior_1d(report, out_dir))
     return paths
 
 
-def _plot_posterior_1d(report: dict, out_dir: Path, plt) -> Path:
+def _plot_posterior_1d(report: dict, out_dir: Path) -> Path:
     """Posterior mean, a 2-sigma band and Bayesian-RND draws over the 1-D test grid (largest width)."""
     from rnd_explore.ntk.claims import VerificationSettings, analytic_reference, make_dataset
 
@@ -255,7 +247,7 @@ def _plot_posterior_1d(report: dict, out_dir: Path, plt) -> Path:
     mean = reference.posterior_mean.numpy()
     band = 2 * np.sqrt(np.clip(reference.ntk_posterior.diagonal().numpy(), 0, None))
     largest = report["measurements"][-1]
-    figure, axis = plt.subplots(figsize=(7, 4))
+    figure, axis = pyplot().subplots(figsize=(7, 4))
     axis.fill_between(grid, mean - band, mean + band, alpha=0.2, label="analytic mean +- 2 sd")
     axis.plot(grid, mean, "k-", label="analytic posterior mean")
     for index, draw in enumerate(largest["posterior_draws"]):
@@ -265,11 +257,7 @@ def _plot_posterior_1d(report: dict, out_dir: Path, plt) -> Path:
     axis.set_ylabel("f(x)")
     axis.set_title(f"Posterior samples at width {largest['width']}", fontsize=9)
     axis.legend(fontsize=8)
-    figure.tight_layout()
-    path = out_dir / "posterior_1d.png"
-    atomic_write(path, lambda handle: figure.savefig(handle, format="png", dpi=110))
-    plt.close(figure)
-    return path
+    return save_figure(figure, out_dir / "posterior_1d.png")
 
 
 def check_out_dir(out_dir: str | Path) -> Path:
