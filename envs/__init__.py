@@ -10,6 +10,7 @@ import gymnasium as gym
 from rnd_explore.envs.deep_sea import DEEP_SEA_ID, DeepSeaEnv
 from rnd_explore.envs.minigrid_adapters import (
     MINIGRID_OBSERVATION_MODES,
+    CategoricalViewObservation,
     EpisodeSuccessInfo,
     is_minigrid_id,
     make_minigrid_env,
@@ -18,6 +19,7 @@ from rnd_explore.envs.minigrid_adapters import (
 __all__ = [
     "DEEP_SEA_ID",
     "DeepSeaEnv",
+    "CategoricalViewObservation",
     "EpisodeSuccessInfo",
     "MINIGRID_OBSERVATION_MODES",
     "is_minigrid_id",

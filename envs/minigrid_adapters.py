@@ -4,6 +4,11 @@ MiniGrid (the ``minigrid`` package, 3.x) returns a dict observation with the key
 "image", "direction" and "mission". The agents in this library take a single array, so
 the adapters keep only the egocentric image, using MiniGrid's and Gymnasium's own
 wrappers, and add the ``"is_success"`` info key that DeepSea also reports.
+
+The image holds category indices (object type, color, state), not intensities. The
+"onehot" mode declares them as a ``MultiDiscrete`` space, so the bonus encoder and SB3's
+preprocessing both turn every index into a one-hot vector; "flat" and "image" pass the
+indices on as numbers.
 """
 
 from __future__ import annotations
@@ -11,11 +16,12 @@ from __future__ import annotations
 from typing import Any, SupportsFloat
 
 import gymnasium as gym
+import numpy as np
 from gymnasium import spaces
 from gymnasium.wrappers import FlattenObservation
 
 MINIGRID_ID_PREFIX = "MiniGrid-"
-MINIGRID_OBSERVATION_MODES = ("flat", "image")
+MINIGRID_OBSERVATION_MODES = ("flat", "image", "onehot")
 
 
 def is_minigrid_id(env_id: str) -> bool:
@@ -24,6 +30,34 @@ def is_minigrid_id(env_id: str) -> bool:
     ``BabyAI-*`` ids, which the ``minigrid`` package also registers, do not match.
     """
     return env_id.startswith(MINIGRID_ID_PREFIX)
+
+
+class CategoricalViewObservation(gym.ObservationWrapper):
+    """Declare MiniGrid's ``(V, V, 3)`` index image as a flat ``MultiDiscrete`` vector.
+
+    The observation becomes an int64 vector of length ``V * V * 3`` in row-major order of
+    the image (cell by cell, three indices per cell). Its space has
+    ``nvec = [n_objects, n_colors, n_states] * V * V``, taken from
+    ``minigrid.core.constants``: 11, 6 and 3 in minigrid 3.2. Encoders one-hot each entry,
+    so one observation becomes ``20 * V * V`` binary features (980 for V = 7).
+    """
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        from minigrid.core.constants import COLOR_TO_IDX, OBJECT_TO_IDX, STATE_TO_IDX
+
+        shape = env.observation_space.shape
+        if shape is None or len(shape) != 3 or shape[2] != 3:
+            raise ValueError(
+                f"CategoricalViewObservation needs a (V, V, 3) MiniGrid image, got shape {shape}. "
+                "Wrap the environment in minigrid.wrappers.ImgObsWrapper first."
+            )
+        sizes = np.array([len(OBJECT_TO_IDX), len(COLOR_TO_IDX), len(STATE_TO_IDX)], dtype=np.int64)
+        self.observation_space = spaces.MultiDiscrete(np.tile(sizes, shape[0] * shape[1]))
+
+    def observation(self, observation: np.ndarray) -> np.ndarray:
+        """Return the image ``[V, V, 3]`` as an int64 vector ``[V * V * 3]``."""
+        return np.asarray(observation, dtype=np.int64).reshape(-1)
 
 
 class EpisodeSuccessInfo(gym.Wrapper):
@@ -50,8 +84,11 @@ def make_minigrid_env(env_id: str, observation: str = "flat", **kwargs: Any) -> 
 
     Args:
         env_id: A registered MiniGrid id such as "MiniGrid-Empty-5x5-v0".
-        observation: "flat" for a uint8 vector of length V * V * 3, or "image" for a
-            uint8 array of shape (V, V, 3). V is the view size, ``agent_view_size``,
+        observation: "flat" for a uint8 vector of length V * V * 3, "image" for a
+            uint8 array of shape (V, V, 3), or "onehot" for the same V * V * 3 indices as
+            an int64 ``MultiDiscrete`` vector (see ``CategoricalViewObservation``); the
+            encoders one-hot it, which policies and bonuses learn from much more easily
+            than from raw indices. V is the view size, ``agent_view_size``,
             which is 7 unless ``kwargs`` sets it. The three channels are MiniGrid's
             object type, color and state indices.
         **kwargs: Passed to ``gymnasium.make``, for example ``render_mode`` or
@@ -88,4 +125,6 @@ def make_minigrid_env(env_id: str, observation: str = "flat", **kwargs: Any) -> 
     env = ImgObsWrapper(env)
     if observation == "flat":
         env = FlattenObservation(env)
+    elif observation == "onehot":
+        env = CategoricalViewObservation(env)
     return EpisodeSuccessInfo(env)

@@ -12,7 +12,9 @@ from pathlib import Path
 
 from rnd_explore.bonuses import BONUS_NAMES
 from rnd_explore.cli_verify import add_verify_parser, run_verify
+from rnd_explore.compare import BACKENDS
 from rnd_explore.config import add_config_arguments, config_from_arguments
+from rnd_explore.ray_backend import RayNotInstalledError
 
 DEFAULT_COMPARE_BONUSES = ("none", "rnd", "ensemble", "bayes-rnd")
 DEFAULT_COMPARE_SEEDS = (0, 1, 2)
@@ -57,7 +59,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     compare_parser.add_argument(
         "--workers", type=int, default=2,
-        help="runs trained at the same time, one process each (default: %(default)s)",
+        help="runs trained at the same time, one process each; with --backend ray and no --address, "
+        "the CPUs of the Ray instance started on this machine (default: %(default)s)",
+    )
+    compare_parser.add_argument(
+        "--backend", choices=BACKENDS, default="local",
+        help="local: processes on this machine; ray: one Ray task per trial, on this machine or on the "
+        'cluster at --address (needs pip install "rnd-explore[ray]") (default: %(default)s)',
+    )
+    compare_parser.add_argument(
+        "--address", default=None,
+        help="ray backend: address of a running Ray cluster, for example auto or HOST:6379 "
+        "(default: start a private Ray instance on 127.0.0.1)",
+    )
+    compare_parser.add_argument(
+        "--cpus-per-trial", type=float, default=1.0,
+        help="ray backend: CPUs reserved per trial (default: %(default)s)",
+    )
+    compare_parser.add_argument(
+        "--gpus-per-trial", type=float, default=0.0,
+        help="ray backend: GPUs reserved per trial; a fraction shares one GPU (default: %(default)s)",
+    )
+    compare_parser.add_argument(
+        "--retries", type=int, default=1,
+        help="attempts after a failed one, per trial; a trial failing every attempt is reported and the "
+        "others go on (default: %(default)s)",
     )
     add_config_arguments(compare_parser, exclude=("bonus", "seed", "log_dir", "run_name", "resume"))
     add_verify_parser(commands)
@@ -75,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if arguments.command == "verify-ntk":
             return run_verify(arguments)
         return _compare(arguments)
-    except (ValueError, TypeError) as error:
+    except (ValueError, TypeError, RayNotInstalledError) as error:
         parser.exit(2, f"rnd-explore {arguments.command}: error: {_name_the_flag(str(error))}\n")
     except KeyboardInterrupt:
         print("Interrupted; finished runs keep their files.", file=sys.stderr)
@@ -90,6 +116,7 @@ def _name_the_flag(message: str) -> str:
 
     names = [config_field.name for config_field in dataclasses.fields(TrainConfig)]
     names += ["members", "heads", "depth", "width", "train_points", "test_points", "dimension", "max_steps"]
+    names += ["workers", "retries", "cpus_per_trial", "gpus_per_trial"]
     flags = {"width": "widths"}
     for name in sorted(names, key=len, reverse=True):
         if message.startswith((f"{name} ", f"{name}=")):
@@ -136,25 +163,50 @@ def _train(arguments: argparse.Namespace) -> int:
 def _compare(arguments: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from rnd_explore.compare import run_comparison
+    from rnd_explore.compare import RayOptions, run_comparison
 
     base = config_from_arguments(arguments, bonus=_base_bonus(arguments), seed=arguments.seeds[0])
+    if arguments.backend == "local" and (
+        arguments.address is not None or arguments.cpus_per_trial != 1.0 or arguments.gpus_per_trial != 0.0
+    ):
+        raise ValueError("--address, --cpus-per-trial and --gpus-per-trial apply to --backend ray only. Add --backend ray.")
     out_dir = arguments.out_dir
     if out_dir is None:
         short_id = base.env_id.split("/")[-1]
         out_dir = Path("runs") / f"compare-{short_id}-{time.strftime('%Y%m%d-%H%M%S')}"
-    result = run_comparison(base, arguments.bonuses, arguments.seeds, out_dir, workers=arguments.workers)
+    ray_options = RayOptions(arguments.address, arguments.cpus_per_trial, arguments.gpus_per_trial)
     console = Console()
+    try:
+        result = run_comparison(
+            base, arguments.bonuses, arguments.seeds, out_dir, workers=arguments.workers,
+            backend=arguments.backend, retries=arguments.retries, ray_options=ray_options,
+        )
+    except KeyboardInterrupt:
+        console.print(
+            f"Interrupted. Complete trials keep their files in {Path(out_dir) / 'runs'}. "
+            f"To finish the sweep, rerun the same command with --out-dir {out_dir}"
+        )
+        return 130
+    if result.reused:
+        console.print(f"Reused {result.reused} complete trials from {result.out_dir}.")
     console.print(results_table(result.table, base))
     console.print(
         f"Confidence intervals: percentile bootstrap over {len(arguments.seeds)} seeds; with fewer than 5 seeds "
         "they are close to the range of the seeds' values and only indicative."
     )
+    for failure in result.failures:
+        console.print(f"[red]Failed[/] {failure.run_name} after {failure.attempts} attempts: {failure.error}")
+    if result.failures:
+        console.print(
+            f"Tracebacks: {result.out_dir / 'failures'}. Rerunning the same command with --out-dir {result.out_dir} "
+            "retries the failed trials only."
+        )
+    plot = f"; plot: {result.plot}" if result.plot is not None else ""
     console.print(
-        f"Table: {result.out_dir / 'results.csv'} and results.json; plot: {result.plot}\n"
+        f"Table: {result.out_dir / 'results.csv'} and results.json{plot}\n"
         f"TensorBoard: tensorboard --logdir {result.out_dir / 'runs'}"
     )
-    return 0
+    return 1 if result.failures else 0
 
 
 def _base_bonus(arguments: argparse.Namespace) -> str:
@@ -184,14 +236,18 @@ def results_table(rows, base):
     table.add_column("reached goal", no_wrap=True)
     table.add_column("median episodes to first success")
     table.add_column("final mean return [95% CI]", no_wrap=True)
+    any_failed = any(row.seeds_failed for row in rows)
+    if any_failed:
+        table.add_column("failed trials")
     for row in rows:
         interval = f"[{_number(row.final_return_ci_low)}, {_number(row.final_return_ci_high)}]"
-        table.add_row(
+        cells = [
             row.label,
             f"{row.seeds_reached_goal}/{row.seeds} seeds",
             format_first_success(row.median_episodes_to_first_success),
             f"{_number(row.final_mean_return)} {interval}",
-        )
+        ]
+        table.add_row(*cells, *([str(row.seeds_failed)] if any_failed else []))
     return table
 
 

@@ -1,13 +1,17 @@
-"""Run several bonuses over several seeds and compare them.
+"""Run several bonuses over several seeds and compare them, locally or on Ray.
 
 Layout of a comparison folder::
 
     <out_dir>/
-      runs/<env>__<bonus>__seed<S>/   one run folder each (TensorBoard, episodes.csv, ...)
+      runs/<env>__<bonus>__seed<S>/   one run folder per complete trial (TensorBoard, episodes.csv, ...)
+      failures/<run name>.json        trials that raised on every attempt, with the error
+      incomplete/                     files of interrupted or failed attempts, kept for inspection
       results.csv, results.json       the comparison table (see ``rnd_explore.results``)
       returns.png                     return against environment steps per bonus
 
-``tensorboard --logdir <out_dir>/runs`` shows every run side by side.
+``tensorboard --logdir <out_dir>/runs`` shows every run side by side. Running the same
+comparison again into the same folder skips complete trials and runs the others (see
+``rnd_explore.trials``).
 """
 
 from __future__ import annotations
@@ -17,31 +21,66 @@ import logging
 import multiprocessing
 import queue
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
-from rnd_explore._checks import check_choice, check_positive_int
+from rnd_explore._checks import (
+    check_choice,
+    check_non_negative_float,
+    check_non_negative_int,
+    check_positive_float,
+    check_positive_int,
+)
 from rnd_explore.bonuses import BONUS_NAMES
 from rnd_explore.config import BONUS_SPECIFIC_OPTIONS, TrainConfig
 from rnd_explore.results import BonusResult, aggregate, plot_returns, write_tables
-from rnd_explore.training import RunSummary, check_run_folder_free, train
+from rnd_explore.training import RunSummary, train
+from rnd_explore.trials import TrialOutcome, load_complete_trial, run_trial, set_aside_incomplete
 
 logger = logging.getLogger(__name__)
 
+BACKENDS = ("local", "ray")
+
 PROGRESS_EVERY = 1_000
-"""Workers report progress every this many environment steps."""
+"""Local worker processes report progress every this many environment steps."""
+
+
+@dataclass
+class RayOptions:
+    """Settings of the ray backend (see ``rnd_explore.ray_backend.run_on_ray``)."""
+
+    address: str | None = None
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+
+    def validate(self) -> RayOptions:
+        """Raise ValueError for a non-positive CPU count or a negative GPU share."""
+        self.cpus_per_trial = check_positive_float("cpus_per_trial", self.cpus_per_trial)
+        self.gpus_per_trial = check_non_negative_float("gpus_per_trial", self.gpus_per_trial)
+        return self
 
 
 @dataclass
 class ComparisonResult:
-    """Outputs of ``run_comparison``."""
+    """Outputs of ``run_comparison``.
+
+    Attributes:
+        out_dir: the comparison folder.
+        table: one row per bonus with at least one complete or failed trial.
+        runs: summaries of the complete trials, in grid order.
+        failures: trials that failed on every attempt.
+        reused: complete trials found on disk and not run again.
+        plot: the returns plot, or None when no trial completed.
+    """
 
     out_dir: Path
     table: list[BonusResult]
     runs: list[RunSummary]
-    plot: Path
+    failures: list[TrialOutcome]
+    reused: int
+    plot: Path | None
 
 
 def comparison_configs(base: TrainConfig, bonuses: Sequence[str], seeds: Sequence[int], out_dir: Path) -> list[TrainConfig]:
@@ -67,7 +106,141 @@ def comparison_configs(base: TrainConfig, bonuses: Sequence[str], seeds: Sequenc
     return configs
 
 
-def _train_in_worker(config: TrainConfig, progress_queue) -> RunSummary:
+def run_comparison(
+    base: TrainConfig,
+    bonuses: Sequence[str],
+    seeds: Sequence[int],
+    out_dir: str | Path,
+    workers: int = 1,
+    show_progress: bool = True,
+    backend: str = "local",
+    retries: int = 0,
+    ray_options: RayOptions | None = None,
+    trainer: Callable[..., RunSummary] = train,
+) -> ComparisonResult:
+    """Train every (bonus, seed) trial that is not complete yet, then write the table and the plot.
+
+    Args:
+        base: settings shared by all runs (its bonus, seed, log_dir and run_name are replaced).
+        bonuses: bonus names, in table order.
+        seeds: seeds, the same for every bonus.
+        out_dir: comparison folder (created). Complete trials already in it are reused
+            when their settings match, and an error is raised when they do not.
+        workers: local backend: trials trained at the same time, each in its own process
+            with ``base.torch_threads`` threads. Ray backend without an address: CPUs of the
+            Ray instance started on this machine.
+        show_progress: draw a rich progress bar per trial.
+        backend: "local" (this machine's processes) or "ray" (one Ray task per trial).
+        retries: attempts after a failed one, per trial. A trial that fails every attempt
+            is reported in the table and in ``failures/``; the other trials go on.
+        ray_options: cluster address and resources per trial of the ray backend.
+        trainer: the training function, ``train`` unless a test replaces it.
+
+    KeyboardInterrupt stops the sweep: the table of the trials complete so far is written,
+    then the interrupt is re-raised. Rerunning the same comparison finishes the rest.
+    """
+    workers = check_positive_int("workers", workers)
+    retries = check_non_negative_int("retries", retries)
+    check_choice("backend", backend, BACKENDS)
+    ray_options = (ray_options or RayOptions()).validate()
+    if backend == "ray":
+        from rnd_explore.ray_backend import import_ray
+
+        import_ray()
+    out_dir = Path(out_dir)
+    configs = comparison_configs(base, bonuses, seeds, out_dir)
+
+    complete: dict[str, RunSummary] = {}
+    for config in configs:
+        summary = load_complete_trial(out_dir / "runs" / config.resolved_run_name(), config)
+        if summary is not None:
+            complete[summary.run_name] = summary
+    to_run = [config for config in configs if config.resolved_run_name() not in complete]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for config in to_run:
+        set_aside_incomplete(out_dir / "runs" / config.resolved_run_name(), out_dir)
+    if complete:
+        logger.info("%s: %d of %d trials are complete and are reused; running %d.",
+                       out_dir, len(complete), len(configs), len(to_run))
+
+    failures: list[TrialOutcome] = []
+
+    def record(outcome: TrialOutcome) -> None:
+        if outcome.complete:
+            complete[outcome.run_name] = outcome.summary
+        else:
+            failures.append(outcome)
+            logger.error("trial %s failed after %d attempts: %s", outcome.run_name, outcome.attempts, outcome.error)
+
+    start = time.perf_counter()
+    try:
+        _run_trials(to_run, out_dir, backend, workers, retries, ray_options, trainer, record, show_progress)
+    except KeyboardInterrupt:
+        if complete:
+            _write_outputs(base, bonuses, configs, out_dir, complete, failures)
+        raise
+    logger.info("%d trials took %.1f s", len(to_run), time.perf_counter() - start)
+    return _write_outputs(base, bonuses, configs, out_dir, complete, failures, reused=len(configs) - len(to_run))
+
+
+def _write_outputs(base, bonuses, configs, out_dir, complete, failures, reused=0) -> ComparisonResult:
+    """Write the table (complete and failed trials) and the plot (complete trials)."""
+    names = [config.resolved_run_name() for config in configs]
+    summaries = [complete[name] for name in names if name in complete]
+    bonus_of = {config.resolved_run_name(): config.bonus for config in configs}
+    table = aggregate(summaries, bonuses, failed=[bonus_of[failure.run_name] for failure in failures])
+    write_tables(out_dir, table, summaries, failures=[dataclasses.asdict(failure) for failure in failures])
+    labels = {row.bonus: row.label for row in table}
+    run_dirs = {
+        labels[bonus]: [out_dir / "runs" / summary.run_name for summary in summaries if summary.bonus == bonus]
+        for bonus in bonuses
+        if any(summary.bonus == bonus for summary in summaries)
+    }
+    plot = None
+    if run_dirs:
+        title = f"{base.env_description()}, agent {base.agent}"
+        plot = plot_returns(out_dir, run_dirs, base.planned_steps, title)
+    return ComparisonResult(out_dir=out_dir, table=table, runs=summaries, failures=failures,
+                            reused=reused, plot=plot)
+
+
+def _run_trials(configs, out_dir, backend, workers, retries, ray_options, trainer, record, show_progress) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, disable=not show_progress) as progress:
+        tasks = {
+            config.resolved_run_name(): progress.add_task(config.resolved_run_name(), total=config.planned_steps)
+            for config in configs
+        }
+
+        def update(name: str, steps: int) -> None:
+            progress.update(tasks[name], completed=steps)
+
+        def finished(outcome: TrialOutcome) -> None:
+            if outcome.complete:
+                update(outcome.run_name, outcome.summary.total_steps)
+            else:
+                progress.update(tasks[outcome.run_name], description=f"{outcome.run_name} [red]failed[/]")
+            record(outcome)
+
+        if not configs:
+            return
+        if backend == "ray":
+            from rnd_explore.ray_backend import run_on_ray
+
+            run_on_ray(configs, out_dir, retries, finished, update, address=ray_options.address,
+                       cpus_per_trial=ray_options.cpus_per_trial, gpus_per_trial=ray_options.gpus_per_trial,
+                       local_cpus=workers, trainer=trainer)
+        elif workers == 1:
+            for config in configs:
+                name = config.resolved_run_name()
+                finished(run_trial(config, out_dir, retries, lambda steps, name=name: update(name, steps), trainer))
+        else:
+            _run_in_processes(configs, out_dir, workers, retries, trainer, finished, update)
+
+
+def _trial_in_worker(config: TrainConfig, out_dir: Path, retries: int, trainer, progress_queue) -> TrialOutcome:
     logging.basicConfig(level=logging.WARNING)
     name = config.resolved_run_name()
     last = [0]
@@ -77,94 +250,36 @@ def _train_in_worker(config: TrainConfig, progress_queue) -> RunSummary:
             progress_queue.put((name, steps))
             last[0] = steps
 
-    return train(config, progress=report)
+    return run_trial(config, out_dir, retries, report, trainer)
 
 
-def run_comparison(
-    base: TrainConfig,
-    bonuses: Sequence[str],
-    seeds: Sequence[int],
-    out_dir: str | Path,
-    workers: int = 1,
-    show_progress: bool = True,
-) -> ComparisonResult:
-    """Train every (bonus, seed) pair, then write the table and the plot.
-
-    Args:
-        base: settings shared by all runs (its bonus, seed, log_dir and run_name are replaced).
-        bonuses: bonus names, in table order.
-        seeds: seeds, the same for every bonus.
-        out_dir: comparison folder (created).
-        workers: runs trained at the same time, each in its own process with
-            ``base.torch_threads`` threads.
-        show_progress: draw a rich progress bar per run.
-    """
-    workers = check_positive_int("workers", workers)
-    out_dir = Path(out_dir)
-    configs = comparison_configs(base, bonuses, seeds, out_dir)
-    for config in configs:
-        check_run_folder_free(out_dir / "runs" / config.resolved_run_name(), hint="Pass another --out-dir")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    summaries = _run_all(configs, workers, show_progress)
-    logger.info("comparison of %d runs took %.1f s", len(configs), time.perf_counter() - start)
-
-    order = {config.resolved_run_name(): index for index, config in enumerate(configs)}
-    summaries.sort(key=lambda summary: order[summary.run_name])
-    table = aggregate(summaries, bonuses)
-    write_tables(out_dir, table, summaries)
-    labels = {row.bonus: row.label for row in table}
-    run_dirs = {
-        labels[bonus]: [out_dir / "runs" / config.resolved_run_name() for config in configs if config.bonus == bonus]
-        for bonus in bonuses
-    }
-    title = f"{base.env_description()}, agent {base.agent}"
-    plot = plot_returns(out_dir, run_dirs, base.planned_steps, title)
-    return ComparisonResult(out_dir=out_dir, table=table, runs=summaries, plot=plot)
-
-
-def _run_all(configs: list[TrainConfig], workers: int, show_progress: bool) -> list[RunSummary]:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, disable=not show_progress) as progress:
-        tasks = {
-            config.resolved_run_name(): progress.add_task(config.resolved_run_name(), total=config.planned_steps)
-            for config in configs
-        }
-        if workers == 1:
-            summaries = []
-            for config in configs:
-                task = tasks[config.resolved_run_name()]
-                summaries.append(train(config, progress=lambda steps, task=task: progress.update(task, completed=steps)))
-            return summaries
-        return _run_in_processes(configs, workers, progress, tasks)
-
-
-def _run_in_processes(configs, workers, progress, tasks) -> list[RunSummary]:
+def _run_in_processes(configs, out_dir, workers, retries, trainer, finished, update) -> None:
     context = multiprocessing.get_context("spawn")
     manager = context.Manager()
     progress_queue = manager.Queue()
-    summaries = []
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
     try:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            pending: set[Future] = {pool.submit(_train_in_worker, config, progress_queue) for config in configs}
-            while pending:
-                done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-                _drain(progress_queue, progress, tasks)
-                for future in done:
-                    summary = future.result()
-                    progress.update(tasks[summary.run_name], completed=summary.total_steps)
-                    summaries.append(summary)
+        pending: set[Future] = {
+            pool.submit(_trial_in_worker, config, out_dir, retries, trainer, progress_queue) for config in configs
+        }
+        while pending:
+            done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+            _drain(progress_queue, update)
+            for future in done:
+                finished(future.result())
     finally:
-        manager.shutdown()
-    return summaries
+        # On Ctrl-C the workers receive the interrupt too; queued trials are dropped.
+        pool.shutdown(wait=True, cancel_futures=True)
+        try:
+            manager.shutdown()
+        except (OSError, EOFError):
+            pass
 
 
-def _drain(progress_queue, progress, tasks) -> None:
+def _drain(progress_queue, update) -> None:
     while True:
         try:
             name, steps = progress_queue.get_nowait()
         except queue.Empty:
             return
-        progress.update(tasks[name], completed=steps)
+        update(name, steps)

@@ -19,7 +19,7 @@ from rnd_explore._checks import (
     check_unit_interval,
 )
 from rnd_explore.bonuses import BONUS_CLASSES, BONUS_NAMES, DEFAULT_MEMBERS, BonusConfig
-from rnd_explore.envs import DEEP_SEA_ID
+from rnd_explore.envs import DEEP_SEA_ID, MINIGRID_OBSERVATION_MODES
 
 DEFAULT_DEEP_SEA_SIZE = 16
 AGENT_DEFAULTS = {
@@ -52,7 +52,11 @@ class TrainConfig:
         "mapping_seed defaults to --seed, so every seed explores its own layout)",
         metavar="KEY=VALUE",
     )
-    minigrid_observation: str = _option("flat", "observation adapter for MiniGrid ids: flat (vector) or image (7x7x3 grid)")
+    minigrid_observation: str = _option(
+        "flat",
+        "observation adapter for MiniGrid ids: flat (index vector), image (7x7x3 index grid) "
+        "or onehot (indices one-hot encoded, 980 features; learns much faster)",
+    )
     agent: str = _option(
         "sb3-ppo",
         "sb3-ppo: Stable-Baselines3 PPO with the bonus mixed into the reward; ppo-dual: PPO with separate "
@@ -193,7 +197,7 @@ class TrainConfig:
     def validate(self) -> "TrainConfig":
         """Check every field; raise ValueError or TypeError naming the field. Returns ``self``."""
         check_choice("bonus", self.bonus, BONUS_NAMES)
-        check_choice("minigrid_observation", self.minigrid_observation, ("flat", "image"))
+        check_choice("minigrid_observation", self.minigrid_observation, MINIGRID_OBSERVATION_MODES)
         check_non_negative_int("seed", self.seed)
         check_positive_int("torch_threads", self.torch_threads)
         check_non_negative_int("checkpoint_every", self.checkpoint_every)

@@ -9,6 +9,8 @@ Per bonus, over its seeds:
 * ``final_mean_return``: mean over seeds of each seed's final return (the mean extrinsic
   return of episodes ending in the last 10% of its steps), with a 95% percentile bootstrap
   confidence interval over seeds.
+* ``seeds_failed``: trials of the bonus that raised on every attempt. They are not counted
+  in ``seeds`` or in any statistic above.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import csv
 import io
 import json
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -43,6 +46,7 @@ class BonusResult:
     final_return_ci_high: float
     members: int = 0
     bonus_options: str = ""
+    seeds_failed: int = 0
 
     @property
     def label(self) -> str:
@@ -76,12 +80,19 @@ def median_first_success(first_episodes: Sequence[int | None]) -> float | None:
     return None if math.isinf(median) else median
 
 
-def aggregate(summaries: Sequence[RunSummary], bonus_order: Sequence[str]) -> list[BonusResult]:
-    """Group run summaries by bonus (in ``bonus_order``) into table rows."""
+def aggregate(
+    summaries: Sequence[RunSummary], bonus_order: Sequence[str], failed: Sequence[str] = ()
+) -> list[BonusResult]:
+    """Group run summaries by bonus (in ``bonus_order``) into table rows.
+
+    ``failed`` names the bonus of every failed trial; a bonus whose trials all failed gets a
+    row with ``seeds`` 0 and NaN statistics.
+    """
     rows = []
     for bonus in bonus_order:
         runs = [summary for summary in summaries if summary.bonus == bonus]
-        if not runs:
+        failures = sum(name == bonus for name in failed)
+        if not runs and not failures:
             continue
         finals = [run.final_mean_return for run in runs]
         low, high = bootstrap_mean_ci(finals)
@@ -95,22 +106,32 @@ def aggregate(summaries: Sequence[RunSummary], bonus_order: Sequence[str]) -> li
                 final_mean_return=float(np.mean(finite)) if finite else float("nan"),
                 final_return_ci_low=low,
                 final_return_ci_high=high,
-                members=runs[0].members,
-                bonus_options=runs[0].bonus_options,
+                members=runs[0].members if runs else 0,
+                bonus_options=runs[0].bonus_options if runs else "",
+                seeds_failed=failures,
             )
         )
     return rows
 
 
-def write_tables(out_dir: Path, rows: Sequence[BonusResult], summaries: Sequence[RunSummary]) -> None:
-    """Write ``results.csv``, ``results.json`` (table plus every run's summary), atomically."""
+def write_tables(
+    out_dir: Path,
+    rows: Sequence[BonusResult],
+    summaries: Sequence[RunSummary],
+    failures: Sequence[dict] = (),
+) -> None:
+    """Write ``results.csv`` and ``results.json`` (table, every run's summary, failed trials), atomically."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(BonusResult.__dataclass_fields__))
     writer.writeheader()
     for row in rows:
         writer.writerow(asdict(row))
     atomic_write_text(out_dir / "results.csv", buffer.getvalue())
-    payload = {"table": [asdict(row) for row in rows], "runs": [asdict(summary) for summary in summaries]}
+    payload = {
+        "table": [asdict(row) for row in rows],
+        "runs": [asdict(summary) for summary in summaries],
+        "failures": [dict(failure) for failure in failures],
+    }
     atomic_write_text(out_dir / "results.json", json.dumps(payload, indent=2))
 
 
@@ -137,9 +158,13 @@ def plot_returns(out_dir: Path, run_dirs: dict[str, list[Path]], total_steps: in
     figure, axes = plt.subplots(figsize=(7, 4.2))
     for bonus, directories in run_dirs.items():
         curves = np.array([learning_curve(directory, grid) for directory in directories])
-        mean = np.nanmean(curves, axis=0)
+        with warnings.catch_warnings():
+            # Intervals before a seed's first finished episode are NaN; such columns stay blank.
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean = np.nanmean(curves, axis=0)
+            low, high = np.nanmin(curves, axis=0), np.nanmax(curves, axis=0)
         axes.plot(centres, mean, label=f"{bonus} ({len(directories)} seeds)")
-        axes.fill_between(centres, np.nanmin(curves, axis=0), np.nanmax(curves, axis=0), alpha=0.2)
+        axes.fill_between(centres, low, high, alpha=0.2)
     axes.set_xlabel("environment steps")
     axes.set_ylabel("episodic extrinsic return")
     axes.set_title(title)

@@ -1,6 +1,7 @@
 """Tests for the MiniGrid observation adapters."""
 
 import numpy as np
+import torch
 import pytest
 from minigrid.core.actions import Actions
 
@@ -89,7 +90,7 @@ def test_timeout_is_not_success():
 
 
 def test_unknown_observation_mode_raises():
-    with pytest.raises(ValueError, match=r"one of \('flat', 'image'\), got 'pixels'"):
+    with pytest.raises(ValueError, match=r"one of \('flat', 'image', 'onehot'\), got 'pixels'"):
         make_minigrid_env(EMPTY_ID, observation="pixels")
 
 
@@ -111,3 +112,24 @@ def test_non_minigrid_id_raises():
 )
 def test_is_minigrid_id(env_id, expected):
     assert is_minigrid_id(env_id) is expected
+
+
+def test_onehot_observation_encodes_every_index():
+    from stable_baselines3.common.preprocessing import preprocess_obs
+
+    from rnd_explore.observation_encoding import ObservationEncoder
+
+    onehot_env = make_minigrid_env("MiniGrid-DoorKey-5x5-v0", observation="onehot")
+    image_env = make_minigrid_env("MiniGrid-DoorKey-5x5-v0", observation="image")
+    observation, _ = onehot_env.reset(seed=4)
+    image, _ = image_env.reset(seed=4)
+
+    np.testing.assert_array_equal(observation, image.reshape(-1).astype(np.int64))
+    assert onehot_env.observation_space.nvec.tolist() == [11, 6, 3] * 49
+    features = ObservationEncoder(onehot_env.observation_space).encode(observation[None], "cpu")[0]
+    assert features.shape == (980,)
+    # One active feature per index; cell c's object type k sits at position 20 * c + k.
+    assert features.sum().item() == 147
+    assert all(features[20 * cell + int(image.reshape(-1, 3)[cell, 0])] == 1 for cell in range(49))
+    sb3_features = preprocess_obs(torch.as_tensor(observation[None]), onehot_env.observation_space)[0]
+    assert torch.equal(sb3_features, features)

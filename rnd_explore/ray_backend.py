@@ -1,0 +1,240 @@
+"""Run the trials of a comparison as Ray tasks, on this machine or on a Ray cluster.
+
+Each trial runs ``rnd_explore.trials.run_trial`` in a Ray worker, inside a temporary folder
+on the worker's node. The task returns the trial's outcome and that folder as a gzipped tar
+archive; the driver unpacks it into the comparison folder. Sweeps therefore need no shared
+file system, and a trial's files appear in ``<out_dir>/runs/`` only once it has finished.
+
+Ray is an optional dependency (``pip install "rnd-explore[ray]"``) and is imported only when
+this backend runs. Ray's usage-statistics reporting is switched off before the import.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import shutil
+import tarfile
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from rnd_explore.atomic_io import atomic_write_text
+from rnd_explore.config import TrainConfig
+from rnd_explore.training import train
+from rnd_explore.trials import TrialOutcome, failure_path, run_trial, set_aside_incomplete
+
+logger = logging.getLogger(__name__)
+
+RAY_INSTALL_HINT = 'The ray backend needs Ray. Install it with: pip install "rnd-explore[ray]"'
+
+LOCAL_OBJECT_STORE_BYTES = 256 * 1024**2
+"""Object store size of a Ray instance started by the toolkit (run archives are small)."""
+
+PROGRESS_INTERVAL_SECONDS = 1.0
+"""A Ray worker reports its step count at most this often."""
+
+
+class RayNotInstalledError(ImportError):
+    """Raised when the ray backend is chosen but Ray cannot be imported."""
+
+
+def import_ray() -> Any:
+    """Import Ray with usage statistics disabled; raise ``RayNotInstalledError`` with the install hint."""
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    try:
+        import ray
+    except ImportError as error:
+        raise RayNotInstalledError(f"{RAY_INSTALL_HINT} (import failed: {error}).") from error
+    return ray
+
+
+def run_on_ray(
+    configs: Sequence[TrainConfig],
+    out_dir: Path,
+    retries: int,
+    on_outcome: Callable[[TrialOutcome], None],
+    on_progress: Callable[[str, int], None],
+    address: str | None = None,
+    cpus_per_trial: float = 1.0,
+    gpus_per_trial: float = 0.0,
+    local_cpus: int = 2,
+    trainer: Callable[..., Any] = train,
+) -> None:
+    """Run every config as one Ray task and hand each outcome to ``on_outcome`` as it arrives.
+
+    Args:
+        configs: the trials to run (already checked; complete trials left out).
+        out_dir: the comparison folder the results are unpacked into.
+        retries: attempts after a failed one, inside the task; Ray also resubmits a task
+            whose worker process died this many times.
+        on_outcome: called in the driver with each finished or failed trial.
+        on_progress: called in the driver with (run name, environment steps so far).
+        address: a running cluster ("auto", "HOST:PORT" or "ray://HOST:PORT"); None starts a
+            private Ray instance on 127.0.0.1 with ``local_cpus`` CPUs, stopped at the end.
+        cpus_per_trial: CPUs Ray reserves per task.
+        gpus_per_trial: GPUs (or a fraction of one) Ray reserves per task.
+        local_cpus: CPUs of the private instance.
+        trainer: the training function each task calls (``train``; tests pass their own,
+            which Ray workers must be able to import).
+
+    On KeyboardInterrupt the unfinished tasks are cancelled and the interrupt is re-raised;
+    outcomes already handed over stay valid.
+    """
+    ray = import_ray()
+    from ray.util.queue import Empty, Queue
+
+    started_here = not ray.is_initialized()
+    if started_here:
+        _init(ray, address, local_cpus)
+    try:
+        progress_queue = Queue(actor_options={"num_cpus": 0})
+        task = ray.remote(_trial_task).options(
+            num_cpus=cpus_per_trial, num_gpus=gpus_per_trial, max_retries=retries
+        )
+        pending = {task.remote(config, retries, progress_queue, trainer): config for config in configs}
+        try:
+            while pending:
+                ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.2)
+                _drain(progress_queue, Empty, on_progress)
+                for reference in ready:
+                    config = pending.pop(reference)
+                    on_outcome(_collect(ray, reference, config, out_dir, retries))
+        except KeyboardInterrupt:
+            for reference in pending:
+                ray.cancel(reference, force=True)
+            raise
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def _init(ray: Any, address: str | None, local_cpus: int) -> None:
+    if address is not None:
+        # NOTE: only private single-machine instances have been run; connecting to a
+        # multi-machine cluster through --address follows Ray's documented API but is untested.
+        ray.init(address=address)
+        return
+    # Ray replaces a loopback node address by the machine's network address unless its
+    # cluster mode is off, which it is by default on macOS and Windows only. With it off,
+    # the private instance's processes advertise and connect on 127.0.0.1.
+    from ray._private import ray_constants
+
+    cluster_mode = ray_constants.ENABLE_RAY_CLUSTER
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        ray.init(
+            address="local",
+            num_cpus=local_cpus,
+            include_dashboard=False,
+            _node_ip_address="127.0.0.1",
+            object_store_memory=LOCAL_OBJECT_STORE_BYTES,
+            # Ray lowers its workers' priority by default; here they are the sweep itself and
+            # run at normal priority, like the local backend's processes.
+            _system_config={"worker_niceness": 0},
+        )
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = cluster_mode
+
+
+def _drain(progress_queue: Any, empty: type[Exception], on_progress: Callable[[str, int], None]) -> None:
+    while True:
+        try:
+            name, steps = progress_queue.get_nowait()
+        except empty:
+            return
+        on_progress(name, steps)
+
+
+def _trial_task(
+    config: TrainConfig, retries: int, progress_queue: Any, trainer: Callable[..., Any]
+) -> tuple[TrialOutcome, bytes]:
+    """Body of one Ray task: run the trial in a temporary folder and return it packed."""
+    logging.basicConfig(level=logging.WARNING)
+    name = config.resolved_run_name()
+    last_report = [0.0]
+
+    def report(steps: int) -> None:
+        now = time.monotonic()
+        if now - last_report[0] >= PROGRESS_INTERVAL_SECONDS or steps >= config.total_steps:
+            progress_queue.put_nowait((name, steps))
+            last_report[0] = now
+
+    root = Path(tempfile.mkdtemp(prefix="rnd-explore-trial-"))
+    try:
+        outcome = run_trial(config, root, retries=retries, progress=report, trainer=trainer)
+        return outcome, _pack(root)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _pack(root: Path) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for entry in sorted(root.iterdir()):
+            archive.add(entry, arcname=entry.name)
+    return buffer.getvalue()
+
+
+def _collect(ray: Any, reference: Any, config: TrainConfig, out_dir: Path, retries: int) -> TrialOutcome:
+    """Fetch one task's result and unpack it; a task Ray could not run becomes a failed outcome."""
+    name = config.resolved_run_name()
+    try:
+        outcome, archive = ray.get(reference)
+    except ray.exceptions.RayError as error:
+        lines = str(error).strip().splitlines()
+        message = f"{type(error).__name__}: {lines[0] if lines else 'no message'}"
+        logger.warning("Ray could not run trial %s: %s", name, message)
+        record = {"run_name": name, "error": message, "attempts": retries + 1, "traceback": str(error)}
+        atomic_write_text(failure_path(out_dir, name), json.dumps(record, indent=2))
+        return TrialOutcome(run_name=name, summary=None, error=message, attempts=retries + 1)
+    unpack_trial(archive, out_dir, name)
+    return outcome
+
+
+def unpack_trial(archive: bytes, out_dir: Path, run_name: str) -> None:
+    """Move a packed trial folder into ``out_dir``: its run folder, failure record and incomplete runs.
+
+    The archive is extracted next to its destination first, so the run folder appears in
+    ``out_dir/runs/`` by one rename, complete with its marker. The run's ``summary.json``
+    is rewritten to name ``out_dir/runs`` as its log folder.
+    """
+    staging = out_dir / f".incoming-{run_name}-{uuid.uuid4().hex[:8]}"
+    staging.mkdir(parents=True)
+    try:
+        with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as packed:
+            packed.extractall(staging, filter="data")
+        for incomplete in sorted((staging / "incomplete").glob("*")):
+            target = out_dir / "incomplete" / incomplete.name
+            if target.exists():
+                target = target.with_name(f"{target.name}-{uuid.uuid4().hex[:4]}")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(incomplete), str(target))
+        failure = failure_path(staging, run_name)
+        if failure.exists():
+            failure_path(out_dir, run_name).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(failure, failure_path(out_dir, run_name))
+        run_dir = staging / "runs" / run_name
+        if run_dir.is_dir():
+            _point_log_dir(run_dir, out_dir / "runs")
+            destination = out_dir / "runs" / run_name
+            set_aside_incomplete(destination, out_dir)
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(run_dir, destination)
+            failure_path(out_dir, run_name).unlink(missing_ok=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _point_log_dir(run_dir: Path, log_dir: Path) -> None:
+    summary_file = run_dir / "summary.json"
+    if not summary_file.exists():
+        return
+    payload = json.loads(summary_file.read_text())
+    payload["config"]["log_dir"] = str(log_dir)
+    atomic_write_text(summary_file, json.dumps(payload, indent=2, allow_nan=True))

@@ -1,0 +1,167 @@
+"""One trial of a sweep: train a run, retry it on errors, and record on disk whether it finished.
+
+A trial is one (environment, agent, bonus, seed) run of a comparison. Its state lives in the
+comparison folder, so a sweep can be stopped at any point and rerun with the same command:
+
+    <out_dir>/runs/<run name>/trial_complete.json   written last: the trial is complete
+    <out_dir>/failures/<run name>.json                the trial raised on every attempt
+    <out_dir>/incomplete/<run name>.<time>/           files of an attempt that did not finish
+
+A run folder without ``trial_complete.json`` contains a run that was interrupted or raised. It
+is moved to ``incomplete/`` (never deleted) before the trial runs again, so TensorBoard on
+``<out_dir>/runs`` shows finished runs only.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from rnd_explore.atomic_io import atomic_write_text
+from rnd_explore.config import TrainConfig
+from rnd_explore.training import RunSummary, train
+
+logger = logging.getLogger(__name__)
+
+COMPLETE_MARKER = "trial_complete.json"
+
+SETTINGS_IGNORED_ON_RESUME = ("log_dir", "run_name", "torch_threads")
+"""Config fields that may change between a sweep and its rerun: they move files or change
+speed, not the numbers a trial produces."""
+
+
+@dataclass
+class TrialOutcome:
+    """What happened to one trial.
+
+    Attributes:
+        run_name: the trial's run folder name.
+        summary: the run's summary when it completed, else None.
+        error: the last error as ``"Type: message"`` when every attempt failed, else None.
+        attempts: attempts made in this sweep (0 when a complete result was found on disk).
+    """
+
+    run_name: str
+    summary: RunSummary | None
+    error: str | None = None
+    attempts: int = 0
+
+    @property
+    def complete(self) -> bool:
+        """True when the trial has a summary."""
+        return self.summary is not None
+
+
+def trial_settings(config: TrainConfig) -> dict[str, Any]:
+    """The config fields that define a trial's result (everything but ``SETTINGS_IGNORED_ON_RESUME``)."""
+    settings = config.to_dict()
+    for name in SETTINGS_IGNORED_ON_RESUME:
+        settings.pop(name, None)
+    return settings
+
+
+def load_complete_trial(run_dir: Path, config: TrainConfig) -> RunSummary | None:
+    """Return the summary of a complete trial in ``run_dir``, or None when it is not complete.
+
+    Raises:
+        ValueError: when ``run_dir`` contains a complete trial that was run with other settings,
+            naming the first differing fields, so a rerun never mixes two experiments.
+    """
+    marker = run_dir / COMPLETE_MARKER
+    if not marker.is_file():
+        return None
+    payload = json.loads(marker.read_text())
+    stored, wanted = payload["settings"], trial_settings(config)
+    differing = sorted(name for name in set(stored) | set(wanted) if stored.get(name) != wanted.get(name))
+    if differing:
+        details = ", ".join(f"{name}: {stored.get(name)!r} there, {wanted.get(name)!r} now" for name in differing[:4])
+        raise ValueError(
+            f"{run_dir} contains a complete trial run with other settings ({details}). "
+            "Rerun with the original settings to continue that sweep, or pass another --out-dir."
+        )
+    return RunSummary(**payload["summary"])
+
+
+def mark_complete(run_dir: Path, config: TrainConfig, summary: RunSummary) -> None:
+    """Write ``trial_complete.json`` (the summary and the trial's settings), atomically."""
+    payload = {"summary": asdict(summary), "settings": trial_settings(config)}
+    atomic_write_text(run_dir / COMPLETE_MARKER, json.dumps(payload, indent=2, allow_nan=True))
+
+
+def set_aside_incomplete(run_dir: Path, root: Path) -> Path | None:
+    """Move a run folder without a complete marker to ``root/incomplete/``; return its new path.
+
+    Returns None when ``run_dir`` is absent or empty (an empty folder is removed).
+    """
+    if not run_dir.is_dir() or (run_dir / COMPLETE_MARKER).exists():
+        return None
+    if not any(run_dir.iterdir()):
+        run_dir.rmdir()
+        return None
+    stem = f"{run_dir.name}.{time.strftime('%Y%m%d-%H%M%S')}"
+    target = root / "incomplete" / stem
+    copy = 1
+    while target.exists():
+        copy += 1
+        target = root / "incomplete" / f"{stem}-{copy}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(str(run_dir), str(target))
+    logger.info("moved the incomplete run %s to %s", run_dir, target)
+    return target
+
+
+def failure_path(root: Path, run_name: str) -> Path:
+    """Where a trial's failure record lives."""
+    return root / "failures" / f"{run_name}.json"
+
+
+def run_trial(
+    config: TrainConfig,
+    root: Path,
+    retries: int = 0,
+    progress: Callable[[int], None] | None = None,
+    trainer: Callable[..., RunSummary] = train,
+) -> TrialOutcome:
+    """Train one trial into ``root/runs/<run name>``, retrying up to ``retries`` times on errors.
+
+    Before each attempt an incomplete run folder is moved to ``root/incomplete/``. After a
+    successful attempt the complete marker is written and an old failure record removed;
+    after the last failed attempt the failure is recorded in ``root/failures/<run name>.json``
+    with its traceback. ``KeyboardInterrupt`` is not caught.
+
+    Args:
+        config: the trial's config; its ``log_dir`` is replaced by ``root/runs``.
+        root: the comparison folder (or a worker's stand-in for it).
+        retries: extra attempts after a failed one.
+        progress: forwarded to ``trainer``.
+        trainer: the training function, ``train`` unless a test replaces it.
+    """
+    config = TrainConfig(**{**config.to_dict(), "log_dir": str(root / "runs")})
+    name = config.resolved_run_name()
+    run_dir = root / "runs" / name
+    error = None
+    for attempt in range(1, retries + 2):
+        set_aside_incomplete(run_dir, root)
+        try:
+            summary = trainer(config, progress=progress)
+        except Exception as raised:  # noqa: BLE001 - any error of a trial is recorded, not fatal
+            error = f"{type(raised).__name__}: {raised}"
+            logger.warning("trial %s failed on attempt %d of %d: %s", name, attempt, retries + 1, error)
+            details = traceback.format_exc()
+            continue
+        run_dir.mkdir(parents=True, exist_ok=True)
+        mark_complete(run_dir, config, summary)
+        failure_path(root, name).unlink(missing_ok=True)
+        return TrialOutcome(run_name=name, summary=summary, attempts=attempt)
+
+    set_aside_incomplete(run_dir, root)
+    record = {"run_name": name, "error": error, "attempts": retries + 1, "traceback": details}
+    atomic_write_text(failure_path(root, name), json.dumps(record, indent=2))
+    return TrialOutcome(run_name=name, summary=None, error=error, attempts=retries + 1)
