@@ -42,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Train every bonus with every seed, then write results.csv, results.json and returns.png "
             "to the output folder. The defaults compare PPO without a bonus and with each of rnd, ensemble "
-            "and bayes-rnd on DeepSea 16x16, seeds 0-2. Bonus-specific options apply only to their bonus."
+            "and bayes-rnd on DeepSea 16x16, seeds 0-2. Bonus-specific options apply only to their bonus. "
+            "Rerunning a command with the same --out-dir reuses its complete trials and runs the rest."
         ),
     )
     compare_parser.add_argument(
@@ -55,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     compare_parser.add_argument(
         "--out-dir", default=None,
-        help="comparison folder (default: runs/compare-<env>-<date>-<time>)",
+        help="comparison folder; pass the folder of an earlier sweep to continue it "
+        "(default: runs/compare-<env>-<date>-<time>)",
     )
     compare_parser.add_argument(
         "--workers", type=int, default=2,
@@ -79,6 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
     compare_parser.add_argument(
         "--gpus-per-trial", type=float, default=0.0,
         help="ray backend: GPUs reserved per trial; a fraction shares one GPU (default: %(default)s)",
+    )
+    compare_parser.add_argument(
+        "--shared-storage", action=argparse.BooleanOptionalAction, default=None,
+        help="ray backend: workers write into --out-dir directly, so every Ray node must reach it at the same "
+        "path (a shared file system) and TensorBoard shows live curves; with --no-shared-storage they train in a "
+        "temporary folder and send each finished trial back (default: shared without --address, not with it)",
     )
     compare_parser.add_argument(
         "--retries", type=int, default=1,
@@ -166,15 +174,19 @@ def _compare(arguments: argparse.Namespace) -> int:
     from rnd_explore.compare import RayOptions, run_comparison
 
     base = config_from_arguments(arguments, bonus=_base_bonus(arguments), seed=arguments.seeds[0])
-    if arguments.backend == "local" and (
-        arguments.address is not None or arguments.cpus_per_trial != 1.0 or arguments.gpus_per_trial != 0.0
-    ):
-        raise ValueError("--address, --cpus-per-trial and --gpus-per-trial apply to --backend ray only. Add --backend ray.")
+    ray_only = (arguments.address is not None, arguments.cpus_per_trial != 1.0, arguments.gpus_per_trial != 0.0,
+                arguments.shared_storage is not None)
+    if arguments.backend == "local" and any(ray_only):
+        raise ValueError(
+            "--address, --cpus-per-trial, --gpus-per-trial and --shared-storage apply to --backend ray only. "
+            "Add --backend ray."
+        )
     out_dir = arguments.out_dir
     if out_dir is None:
         short_id = base.env_id.split("/")[-1]
         out_dir = Path("runs") / f"compare-{short_id}-{time.strftime('%Y%m%d-%H%M%S')}"
-    ray_options = RayOptions(arguments.address, arguments.cpus_per_trial, arguments.gpus_per_trial)
+    ray_options = RayOptions(arguments.address, arguments.cpus_per_trial, arguments.gpus_per_trial,
+                             arguments.shared_storage)
     console = Console()
     try:
         result = run_comparison(
@@ -190,8 +202,9 @@ def _compare(arguments: argparse.Namespace) -> int:
     if result.reused:
         console.print(f"Reused {result.reused} complete trials from {result.out_dir}.")
     console.print(results_table(result.table, base))
+    seeds = f"{len(arguments.seeds)} seed{'s' if len(arguments.seeds) != 1 else ''}"
     console.print(
-        f"Confidence intervals: percentile bootstrap over {len(arguments.seeds)} seeds; with fewer than 5 seeds "
+        f"Confidence intervals: percentile bootstrap over {seeds}. With fewer than 5 seeds "
         "they are close to the range of the seeds' values and only indicative."
     )
     for failure in result.failures:
@@ -202,10 +215,9 @@ def _compare(arguments: argparse.Namespace) -> int:
             "retries the failed trials only."
         )
     plot = f"; plot: {result.plot}" if result.plot is not None else ""
-    console.print(
-        f"Table: {result.out_dir / 'results.csv'} and results.json{plot}\n"
-        f"TensorBoard: tensorboard --logdir {result.out_dir / 'runs'}"
-    )
+    console.print(f"Table: {result.out_dir / 'results.csv'} and results.json{plot}")
+    if result.runs:
+        console.print(f"TensorBoard: tensorboard --logdir {result.out_dir / 'runs'}")
     return 1 if result.failures else 0
 
 

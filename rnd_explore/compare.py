@@ -18,11 +18,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import multiprocessing
-import queue
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,16 +32,22 @@ from rnd_explore._checks import (
 )
 from rnd_explore.bonuses import BONUS_NAMES
 from rnd_explore.config import BONUS_SPECIFIC_OPTIONS, TrainConfig
+from rnd_explore.local_backend import run_in_processes
 from rnd_explore.results import BonusResult, aggregate, plot_returns, write_tables
 from rnd_explore.training import RunSummary, train
-from rnd_explore.trials import TrialOutcome, load_complete_trial, run_trial, set_aside_incomplete
+from rnd_explore.trials import (
+    TrialOutcome,
+    load_complete_trial,
+    read_complete_trial,
+    run_trial,
+    set_aside_incomplete,
+    settings_differences,
+    trial_settings,
+)
 
 logger = logging.getLogger(__name__)
 
 BACKENDS = ("local", "ray")
-
-PROGRESS_EVERY = 1_000
-"""Local worker processes report progress every this many environment steps."""
 
 
 @dataclass
@@ -54,6 +57,14 @@ class RayOptions:
     address: str | None = None
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
+    shared_storage: bool | None = None
+    """Whether Ray workers write into the comparison folder directly. None: yes for the
+    private instance, no with an address (workers then send finished trials back)."""
+
+    @property
+    def uses_shared_storage(self) -> bool:
+        """``shared_storage`` with its default resolved."""
+        return self.address is None if self.shared_storage is None else self.shared_storage
 
     def validate(self) -> RayOptions:
         """Raise ValueError for a non-positive CPU count or a negative GPU share."""
@@ -147,8 +158,13 @@ def run_comparison(
         from rnd_explore.ray_backend import import_ray
 
         import_ray()
-    out_dir = Path(out_dir)
+        if base.torch_threads > ray_options.cpus_per_trial:
+            logger.warning("torch_threads %d exceeds cpus_per_trial %g: trials will compete for CPUs. "
+                           "Pass --torch-threads at most --cpus-per-trial.", base.torch_threads, ray_options.cpus_per_trial)
+    # Ray workers may run in another working directory, so they get an absolute path.
+    out_dir = Path(out_dir).absolute()
     configs = comparison_configs(base, bonuses, seeds, out_dir)
+    _check_other_trials(base, configs, out_dir)
 
     complete: dict[str, RunSummary] = {}
     for config in configs:
@@ -156,12 +172,9 @@ def run_comparison(
         if summary is not None:
             complete[summary.run_name] = summary
     to_run = [config for config in configs if config.resolved_run_name() not in complete]
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for config in to_run:
-        set_aside_incomplete(out_dir / "runs" / config.resolved_run_name(), out_dir)
     if complete:
         logger.info("%s: %d of %d trials are complete and are reused; running %d.",
-                       out_dir, len(complete), len(configs), len(to_run))
+                    out_dir, len(complete), len(configs), len(to_run))
 
     failures: list[TrialOutcome] = []
 
@@ -173,14 +186,62 @@ def run_comparison(
             logger.error("trial %s failed after %d attempts: %s", outcome.run_name, outcome.attempts, outcome.error)
 
     start = time.perf_counter()
+    ray_started = False
+    if backend == "ray" and to_run:
+        from rnd_explore.ray_backend import connect
+
+        ray_started = connect(ray_options.address, workers, ray_options.cpus_per_trial, ray_options.gpus_per_trial)
     try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for config in to_run:
+            set_aside_incomplete(out_dir / "runs" / config.resolved_run_name(), out_dir)
         _run_trials(to_run, out_dir, backend, workers, retries, ray_options, trainer, record, show_progress)
     except KeyboardInterrupt:
+        _stop_ray(backend, ray_started)
+        # The workers have stopped, so the folders of unfinished trials can leave runs/.
+        for config in to_run:
+            set_aside_incomplete(out_dir / "runs" / config.resolved_run_name(), out_dir)
         if complete:
             _write_outputs(base, bonuses, configs, out_dir, complete, failures)
         raise
+    finally:
+        _stop_ray(backend, ray_started)
     logger.info("%d trials took %.1f s", len(to_run), time.perf_counter() - start)
     return _write_outputs(base, bonuses, configs, out_dir, complete, failures, reused=len(configs) - len(to_run))
+
+
+def _stop_ray(backend: str, started_here: bool) -> None:
+    if backend == "ray":
+        from rnd_explore.ray_backend import disconnect
+
+        disconnect(started_here)
+
+
+def _check_other_trials(base: TrainConfig, configs: Sequence[TrainConfig], out_dir: Path) -> None:
+    """Raise ValueError when ``out_dir`` has complete trials of a sweep with other settings.
+
+    Trials of the same sweep that this command does not request (for example a seed left
+    out) are fine: they would have been built from the same settings.
+    """
+    requested = {config.resolved_run_name() for config in configs}
+    runs = out_dir / "runs"
+    if not runs.is_dir():
+        return
+    for run_dir in sorted(runs.iterdir()):
+        payload = read_complete_trial(run_dir) if run_dir.name not in requested else None
+        if payload is None:
+            continue
+        stored = payload["settings"]
+        differences = [f"bonus: {stored.get('bonus')!r} is unknown"]
+        if stored.get("bonus") in BONUS_NAMES:
+            (expected,) = comparison_configs(base, [stored["bonus"]], [stored["seed"]], out_dir)
+            differences = settings_differences(stored, trial_settings(expected))
+        if differences:
+            raise ValueError(
+                f"{out_dir} contains the complete trial {run_dir.name} of a sweep with other settings "
+                f"({', '.join(differences[:4])}). A comparison folder holds one sweep: pass another --out-dir, "
+                "or rerun with that sweep's settings."
+            )
 
 
 def _write_outputs(base, bonuses, configs, out_dir, complete, failures, reused=0) -> ComparisonResult:
@@ -229,57 +290,12 @@ def _run_trials(configs, out_dir, backend, workers, retries, ray_options, traine
         if backend == "ray":
             from rnd_explore.ray_backend import run_on_ray
 
-            run_on_ray(configs, out_dir, retries, finished, update, address=ray_options.address,
-                       cpus_per_trial=ray_options.cpus_per_trial, gpus_per_trial=ray_options.gpus_per_trial,
-                       local_cpus=workers, trainer=trainer)
+            run_on_ray(configs, out_dir, retries, finished, update, cpus_per_trial=ray_options.cpus_per_trial,
+                       gpus_per_trial=ray_options.gpus_per_trial, shared_storage=ray_options.uses_shared_storage,
+                       trainer=trainer)
         elif workers == 1:
             for config in configs:
                 name = config.resolved_run_name()
                 finished(run_trial(config, out_dir, retries, lambda steps, name=name: update(name, steps), trainer))
         else:
-            _run_in_processes(configs, out_dir, workers, retries, trainer, finished, update)
-
-
-def _trial_in_worker(config: TrainConfig, out_dir: Path, retries: int, trainer, progress_queue) -> TrialOutcome:
-    logging.basicConfig(level=logging.WARNING)
-    name = config.resolved_run_name()
-    last = [0]
-
-    def report(steps: int) -> None:
-        if steps - last[0] >= PROGRESS_EVERY or steps >= config.total_steps:
-            progress_queue.put((name, steps))
-            last[0] = steps
-
-    return run_trial(config, out_dir, retries, report, trainer)
-
-
-def _run_in_processes(configs, out_dir, workers, retries, trainer, finished, update) -> None:
-    context = multiprocessing.get_context("spawn")
-    manager = context.Manager()
-    progress_queue = manager.Queue()
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
-    try:
-        pending: set[Future] = {
-            pool.submit(_trial_in_worker, config, out_dir, retries, trainer, progress_queue) for config in configs
-        }
-        while pending:
-            done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-            _drain(progress_queue, update)
-            for future in done:
-                finished(future.result())
-    finally:
-        # On Ctrl-C the workers receive the interrupt too; queued trials are dropped.
-        pool.shutdown(wait=True, cancel_futures=True)
-        try:
-            manager.shutdown()
-        except (OSError, EOFError):
-            pass
-
-
-def _drain(progress_queue, update) -> None:
-    while True:
-        try:
-            name, steps = progress_queue.get_nowait()
-        except queue.Empty:
-            return
-        update(name, steps)
+            run_in_processes(configs, out_dir, workers, retries, trainer, finished, update)

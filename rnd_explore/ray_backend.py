@@ -1,9 +1,11 @@
 """Run the trials of a comparison as Ray tasks, on this machine or on a Ray cluster.
 
-Each trial runs ``rnd_explore.trials.run_trial`` in a Ray worker, inside a temporary folder
-on the worker's node. The task returns the trial's outcome and that folder as a gzipped tar
-archive; the driver unpacks it into the comparison folder. Sweeps therefore need no shared
-file system, and a trial's files appear in ``<out_dir>/runs/`` only once it has finished.
+Each trial runs ``rnd_explore.trials.run_trial`` in a Ray worker. Where the comparison
+folder is shared storage (every node reaches it at the same path, always true for the
+private instance on this machine), the worker writes into it directly, as the local backend
+does. Otherwise the worker trains in a temporary folder on its node and returns that folder
+as a gzipped tar archive, which the driver unpacks into the comparison folder. A trial's
+files then appear in ``<out_dir>/runs/`` once the trial has finished.
 
 Ray is an optional dependency (``pip install "rnd-explore[ray]"``) and is imported only when
 this backend runs. Ray's usage-statistics reporting is switched off before the import.
@@ -16,6 +18,7 @@ import json
 import logging
 import os
 import shutil
+import socket
 import tarfile
 import tempfile
 import time
@@ -54,72 +57,124 @@ def import_ray() -> Any:
     return ray
 
 
+def connect(address: str | None, local_cpus: int, cpus_per_trial: float, gpus_per_trial: float) -> bool:
+    """Start a private Ray instance or connect to a cluster; return whether this call started Ray.
+
+    Without ``address`` the private instance gets ``local_cpus`` CPUs and the GPUs torch
+    sees. The per-trial resources are checked against the whole cluster's, so a request no
+    node can ever meet raises instead of waiting forever.
+
+    Raises:
+        ValueError: when the cluster at ``address`` cannot be reached, or when
+            ``cpus_per_trial`` or ``gpus_per_trial`` exceeds what the cluster has.
+    """
+    ray = import_ray()
+    if ray.is_initialized():
+        started_here = False
+    else:
+        _init(ray, address, local_cpus)
+        started_here = True
+    available = ray.cluster_resources()
+    for name, requested, key in (("cpus_per_trial", cpus_per_trial, "CPU"), ("gpus_per_trial", gpus_per_trial, "GPU")):
+        if requested > available.get(key, 0.0):
+            disconnect(started_here)
+            where = f"the cluster at {address}" if address is not None else "this machine's private Ray instance"
+            raise ValueError(
+                f"{name} is {requested}, but {where} has {available.get(key, 0.0):g} {key}s in total, so no trial "
+                f"could ever start. Lower --{name.replace('_', '-')} or add machines with {key}s to the cluster."
+            )
+    return started_here
+
+
+def disconnect(started_here: bool) -> None:
+    """Shut Ray down in this process if ``connect`` started it; otherwise leave it running."""
+    ray = import_ray()
+    if started_here and ray.is_initialized():
+        ray.shutdown()
+
+
 def run_on_ray(
     configs: Sequence[TrainConfig],
     out_dir: Path,
     retries: int,
     on_outcome: Callable[[TrialOutcome], None],
     on_progress: Callable[[str, int], None],
-    address: str | None = None,
     cpus_per_trial: float = 1.0,
     gpus_per_trial: float = 0.0,
-    local_cpus: int = 2,
+    shared_storage: bool = True,
     trainer: Callable[..., Any] = train,
 ) -> None:
     """Run every config as one Ray task and hand each outcome to ``on_outcome`` as it arrives.
 
+    Needs a Ray connection (``connect``).
+
     Args:
         configs: the trials to run (already checked; complete trials left out).
-        out_dir: the comparison folder the results are unpacked into.
-        retries: attempts after a failed one, inside the task; Ray also resubmits a task
+        out_dir: the comparison folder, an absolute path.
+        retries: attempts after a failed one, inside the task. Ray also resubmits a task
             whose worker process died this many times.
         on_outcome: called in the driver with each finished or failed trial.
         on_progress: called in the driver with (run name, environment steps so far).
-        address: a running cluster ("auto", "HOST:PORT" or "ray://HOST:PORT"); None starts a
-            private Ray instance on 127.0.0.1 with ``local_cpus`` CPUs, stopped at the end.
         cpus_per_trial: CPUs Ray reserves per task.
         gpus_per_trial: GPUs (or a fraction of one) Ray reserves per task.
-        local_cpus: CPUs of the private instance.
+        shared_storage: workers write into ``out_dir`` directly. When False they send
+            their finished folders back to the driver.
         trainer: the training function each task calls (``train``; tests pass their own,
             which Ray workers must be able to import).
 
-    On KeyboardInterrupt the unfinished tasks are cancelled and the interrupt is re-raised;
-    outcomes already handed over stay valid.
+    On KeyboardInterrupt the running tasks are cancelled, and given ``CANCEL_GRACE_SECONDS``
+    to stop before they are killed, then the interrupt is re-raised. Outcomes already handed
+    over stay valid.
     """
     ray = import_ray()
     from ray.util.queue import Empty, Queue
 
-    started_here = not ray.is_initialized()
-    if started_here:
-        _init(ray, address, local_cpus)
+    progress_queue = Queue(actor_options={"num_cpus": 0})
+    task = ray.remote(_trial_task).options(num_cpus=cpus_per_trial, num_gpus=gpus_per_trial, max_retries=retries)
+    root = out_dir if shared_storage else None
+    pending = {task.remote(config, root, retries, progress_queue, trainer): config for config in configs}
     try:
-        progress_queue = Queue(actor_options={"num_cpus": 0})
-        task = ray.remote(_trial_task).options(
-            num_cpus=cpus_per_trial, num_gpus=gpus_per_trial, max_retries=retries
-        )
-        pending = {task.remote(config, retries, progress_queue, trainer): config for config in configs}
-        try:
-            while pending:
-                ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.2)
-                _drain(progress_queue, Empty, on_progress)
-                for reference in ready:
-                    config = pending.pop(reference)
-                    on_outcome(_collect(ray, reference, config, out_dir, retries))
-        except KeyboardInterrupt:
-            for reference in pending:
-                ray.cancel(reference, force=True)
-            raise
-    finally:
-        if started_here:
-            ray.shutdown()
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.2)
+            _drain(progress_queue, Empty, on_progress)
+            for reference in ready:
+                config = pending.pop(reference)
+                on_outcome(_collect(ray, reference, config, out_dir, retries))
+    except KeyboardInterrupt:
+        _cancel(ray, list(pending))
+        raise
+
+
+CANCEL_GRACE_SECONDS = 10.0
+"""After Ctrl-C, running tasks get this long to stop on their own before they are killed."""
+
+
+def _cancel(ray: Any, references: list[Any]) -> None:
+    # A plain cancel raises KeyboardInterrupt inside the task, so its temporary folder is
+    # removed. Tasks still running after the grace period are killed.
+    for reference in references:
+        ray.cancel(reference)
+    _, still_running = ray.wait(references, num_returns=len(references), timeout=CANCEL_GRACE_SECONDS)
+    for reference in still_running:
+        ray.cancel(reference, force=True)
 
 
 def _init(ray: Any, address: str | None, local_cpus: int) -> None:
     if address is not None:
+        _check_reachable(address)
         # NOTE: only private single-machine instances have been run; connecting to a
         # multi-machine cluster through --address follows Ray's documented API but is untested.
-        ray.init(address=address)
+        try:
+            ray.init(address=address)
+        except ConnectionError as error:
+            raise ValueError(
+                f"Could not connect to a Ray cluster at address {address!r}: {error} Start one with "
+                "'ray start --head', check --address, or leave --address out to use a private instance."
+            ) from error
         return
+
+    import torch
+
     # Ray replaces a loopback node address by the machine's network address unless its
     # cluster mode is off, which it is by default on macOS and Windows only. With it off,
     # the private instance's processes advertise and connect on 127.0.0.1.
@@ -131,15 +186,38 @@ def _init(ray: Any, address: str | None, local_cpus: int) -> None:
         ray.init(
             address="local",
             num_cpus=local_cpus,
+            num_gpus=torch.cuda.device_count(),
             include_dashboard=False,
             _node_ip_address="127.0.0.1",
             object_store_memory=LOCAL_OBJECT_STORE_BYTES,
-            # Ray lowers its workers' priority by default; here they are the sweep itself and
+            # Ray lowers its workers' priority by default. Here they are the sweep itself and
             # run at normal priority, like the local backend's processes.
             _system_config={"worker_niceness": 0},
         )
     finally:
         ray_constants.ENABLE_RAY_CLUSTER = cluster_mode
+
+
+CONNECT_TIMEOUT_SECONDS = 5.0
+"""How long a plain HOST:PORT address may take to accept a TCP connection."""
+
+
+def _check_reachable(address: str) -> None:
+    """Raise ValueError when a plain ``HOST:PORT`` address refuses or times out a TCP connection.
+
+    Ray retries an unreachable address for a long time without an error. Addresses such as
+    "auto" and "ray://HOST:PORT" are left to Ray.
+    """
+    host, separator, port = address.rpartition(":")
+    if not separator or not port.isdigit() or "://" in address:
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_SECONDS).close()
+    except OSError as error:
+        raise ValueError(
+            f"Could not reach a Ray cluster at address {address!r} ({error}). Start one there with "
+            "'ray start --head', check --address, or leave --address out to use a private instance."
+        ) from error
 
 
 def _drain(progress_queue: Any, empty: type[Exception], on_progress: Callable[[str, int], None]) -> None:
@@ -152,9 +230,9 @@ def _drain(progress_queue: Any, empty: type[Exception], on_progress: Callable[[s
 
 
 def _trial_task(
-    config: TrainConfig, retries: int, progress_queue: Any, trainer: Callable[..., Any]
-) -> tuple[TrialOutcome, bytes]:
-    """Body of one Ray task: run the trial in a temporary folder and return it packed."""
+    config: TrainConfig, root: Path | None, retries: int, progress_queue: Any, trainer: Callable[..., Any]
+) -> tuple[TrialOutcome, bytes | None]:
+    """Run one trial in a Ray worker: into ``root`` when given, else into a temporary folder returned packed."""
     logging.basicConfig(level=logging.WARNING)
     name = config.resolved_run_name()
     last_report = [0.0]
@@ -165,12 +243,14 @@ def _trial_task(
             progress_queue.put_nowait((name, steps))
             last_report[0] = now
 
-    root = Path(tempfile.mkdtemp(prefix="rnd-explore-trial-"))
+    if root is not None:
+        return run_trial(config, root, retries=retries, progress=report, trainer=trainer), None
+    temporary = Path(tempfile.mkdtemp(prefix="rnd-explore-trial-"))
     try:
-        outcome = run_trial(config, root, retries=retries, progress=report, trainer=trainer)
-        return outcome, _pack(root)
+        outcome = run_trial(config, temporary, retries=retries, progress=report, trainer=trainer)
+        return outcome, _pack(temporary)
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(temporary, ignore_errors=True)
 
 
 def _pack(root: Path) -> bytes:
@@ -193,7 +273,8 @@ def _collect(ray: Any, reference: Any, config: TrainConfig, out_dir: Path, retri
         record = {"run_name": name, "error": message, "attempts": retries + 1, "traceback": str(error)}
         atomic_write_text(failure_path(out_dir, name), json.dumps(record, indent=2))
         return TrialOutcome(run_name=name, summary=None, error=message, attempts=retries + 1)
-    unpack_trial(archive, out_dir, name)
+    if archive is not None:
+        unpack_trial(archive, out_dir, name)
     return outcome
 
 

@@ -67,6 +67,20 @@ def trial_settings(config: TrainConfig) -> dict[str, Any]:
     return settings
 
 
+def settings_differences(stored: dict[str, Any], expected: dict[str, Any]) -> list[str]:
+    """Describe the fields where two trial settings differ, as ``"name: A there, B now"``."""
+    names = sorted(name for name in set(stored) | set(expected) if stored.get(name) != expected.get(name))
+    return [f"{name}: {stored.get(name)!r} there, {expected.get(name)!r} now" for name in names]
+
+
+def read_complete_trial(run_dir: Path) -> dict[str, Any] | None:
+    """Return the contents of ``run_dir``'s complete marker (summary and settings), or None."""
+    marker = run_dir / COMPLETE_MARKER
+    if not marker.is_file():
+        return None
+    return json.loads(marker.read_text())
+
+
 def load_complete_trial(run_dir: Path, config: TrainConfig) -> RunSummary | None:
     """Return the summary of a complete trial in ``run_dir``, or None when it is not complete.
 
@@ -74,16 +88,13 @@ def load_complete_trial(run_dir: Path, config: TrainConfig) -> RunSummary | None
         ValueError: when ``run_dir`` contains a complete trial that was run with other settings,
             naming the first differing fields, so a rerun never mixes two experiments.
     """
-    marker = run_dir / COMPLETE_MARKER
-    if not marker.is_file():
+    payload = read_complete_trial(run_dir)
+    if payload is None:
         return None
-    payload = json.loads(marker.read_text())
-    stored, wanted = payload["settings"], trial_settings(config)
-    differing = sorted(name for name in set(stored) | set(wanted) if stored.get(name) != wanted.get(name))
-    if differing:
-        details = ", ".join(f"{name}: {stored.get(name)!r} there, {wanted.get(name)!r} now" for name in differing[:4])
+    differences = settings_differences(payload["settings"], trial_settings(config))
+    if differences:
         raise ValueError(
-            f"{run_dir} contains a complete trial run with other settings ({details}). "
+            f"{run_dir} contains a complete trial run with other settings ({', '.join(differences[:4])}). "
             "Rerun with the original settings to continue that sweep, or pass another --out-dir."
         )
     return RunSummary(**payload["summary"])

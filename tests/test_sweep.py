@@ -9,7 +9,7 @@ import pytest
 from sweep_helpers import FAILING_SEED, train_failing_on_one_seed
 
 from rnd_explore.cli import main
-from rnd_explore.compare import run_comparison
+from rnd_explore.compare import RayOptions, run_comparison
 from rnd_explore.config import TrainConfig
 from rnd_explore.ray_backend import RayNotInstalledError, import_ray
 from rnd_explore.training import load_episodes, train
@@ -94,6 +94,17 @@ def test_rerun_with_other_settings_is_rejected(tmp_path):
         run_comparison(tiny_config(total_steps=2048), ["none"], [0], tmp_path, show_progress=False)
 
 
+def test_folder_of_other_sweep_is_rejected(tmp_path):
+    run_comparison(tiny_config(), ["none"], [0], tmp_path, show_progress=False)
+
+    with pytest.raises(ValueError, match=r"complete trial DeepSea-v0__none__seed0 of a sweep with other settings"):
+        run_comparison(tiny_config(total_steps=2048), ["none"], [5], tmp_path, show_progress=False)
+    assert not (tmp_path / "runs" / "DeepSea-v0__none__seed5").exists()
+    # Another seed of the same sweep is welcome.
+    result = run_comparison(tiny_config(), ["none"], [5], tmp_path, show_progress=False)
+    assert [summary.seed for summary in result.runs] == [5]
+
+
 def test_interrupt_keeps_finished_results(tmp_path):
     def interrupted_on_second(config, progress=None):
         if config.seed == 1:
@@ -128,8 +139,29 @@ def test_ray_options_need_the_ray_backend(tmp_path, capsys):
     assert "--backend ray" in capsys.readouterr().err
 
 
+def test_unreachable_ray_address_raises(tmp_path):
+    pytest.importorskip("ray")
+
+    with pytest.raises(ValueError, match=r"Could not reach a Ray cluster at address '127.0.0.1:1'"):
+        run_comparison(tiny_config(), ["none"], [0], tmp_path, backend="ray", show_progress=False,
+                       ray_options=RayOptions(address="127.0.0.1:1"))
+
+
 @pytest.mark.slow
-def test_ray_backend_matches_local_backend(tmp_path, monkeypatch):
+def test_ray_gpu_request_beyond_machine_raises(tmp_path):
+    pytest.importorskip("ray")
+    import torch
+
+    gpus = torch.cuda.device_count() + 1
+
+    with pytest.raises(ValueError, match=rf"gpus_per_trial is {gpus}.0, but this machine's private Ray instance"):
+        run_comparison(tiny_config(), ["none"], [0], tmp_path, backend="ray", show_progress=False,
+                       ray_options=RayOptions(gpus_per_trial=gpus))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("shared_storage", [True, False], ids=["shared-storage", "sent-back"])
+def test_ray_backend_matches_local_backend(tmp_path, monkeypatch, shared_storage):
     pytest.importorskip("ray")
     # Ray workers import the failing trainer from this folder.
     tests_dir = str(Path(__file__).parent)
@@ -140,7 +172,8 @@ def test_ray_backend_matches_local_backend(tmp_path, monkeypatch):
     local = run_comparison(base, ["rnd"], seeds, tmp_path / "local", retries=1, show_progress=False,
                            trainer=train_failing_on_one_seed)
     on_ray = run_comparison(base, ["rnd"], seeds, tmp_path / "ray", backend="ray", workers=2, retries=1,
-                            show_progress=False, trainer=train_failing_on_one_seed)
+                            show_progress=False, trainer=train_failing_on_one_seed,
+                            ray_options=RayOptions(shared_storage=shared_storage))
 
     assert [numbers(summary) for summary in on_ray.runs] == [numbers(summary) for summary in local.runs]
     assert len(on_ray.runs) == 2
@@ -158,3 +191,4 @@ def test_ray_backend_matches_local_backend(tmp_path, monkeypatch):
     assert len(list((tmp_path / "ray" / "incomplete").glob(f"{failure.run_name}.*"))) == 2
     assert (tmp_path / "ray" / "failures" / f"{failure.run_name}.json").exists()
     assert (tmp_path / "ray" / "results.csv").read_text() == (tmp_path / "local" / "results.csv").read_text()
+    assert not list((tmp_path / "ray").glob(".incoming-*"))

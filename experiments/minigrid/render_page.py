@@ -1,7 +1,7 @@
 """Turn the MiniGrid comparison folders into the results page's table and figures.
 
-Reads ``runs/<Env>__<agent>/`` (one ``rnd-explore compare`` folder per environment and
-agent, see ``run_all.sh``) and writes, next to this file:
+Reads ``runs/<Env>__<agent>[-<variant>]/`` (one ``rnd-explore compare`` folder per
+environment and agent setting, see ``run_all.sh``) and writes, next to this file:
 
 * ``returns_<Env>.png``: return against environment steps, one panel per agent, one curve
   per bonus: the mean over seeds with a 95% percentile-bootstrap band over seeds.
@@ -27,6 +27,7 @@ HERE = Path(__file__).parent
 BINS = 50
 BONUSES = ("none", "rnd", "ensemble", "bayes-rnd")
 AGENTS = ("sb3-ppo", "ppo-dual")
+"""Panel order. A folder ``<Env>__<agent>-<variant>`` (other settings) follows its agent."""
 THRESHOLDS = {"DoorKey-8x8": 0.9, "MultiRoom-N2-S4": 0.75, "MultiRoom-N4-S5": 0.5}
 """Return a seed's curve must reach. MultiRoom-N2-S4 pays 1 - 0.9 * steps / 40; a
 breadth-first search over 300 layouts gives shortest paths of 3-11 steps (median 7), so an
@@ -72,6 +73,12 @@ def format_steps(per_seed: list[float]) -> str:
     return f"{text} ({reached}/{len(per_seed)})"
 
 
+def _agent_order(folder: Path) -> tuple[int, str]:
+    label = folder.name.split("__", 1)[1]
+    rank = next((index for index, agent in enumerate(AGENTS) if label.startswith(agent)), len(AGENTS))
+    return rank, label
+
+
 def main() -> None:
     plt = pyplot()
     lines = ["| environment | agent | bonus | seeds reaching the goal | final return [95% CI] | steps to threshold: median (seeds) |",
@@ -79,8 +86,11 @@ def main() -> None:
     environments = sorted({folder.name.split("__")[0] for folder in (HERE / "runs").iterdir() if folder.is_dir()})
     for environment in environments:
         threshold = THRESHOLDS[environment]
-        folders = [(agent, HERE / "runs" / f"{environment}__{agent}") for agent in AGENTS]
-        folders = [(agent, folder) for agent, folder in folders if (folder / "results.json").exists()]
+        folders = [
+            (folder.name.split("__", 1)[1], folder)
+            for folder in sorted((HERE / "runs").glob(f"{environment}__*"), key=_agent_order)
+            if (folder / "results.json").exists()
+        ]
         figure, axes_row = plt.subplots(1, len(folders), figsize=(6.2 * len(folders), 4.0), squeeze=False)
         for axes, (agent, folder) in zip(axes_row[0], folders):
             results, total = load_comparison(folder)
