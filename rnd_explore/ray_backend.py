@@ -143,6 +143,8 @@ def run_on_ray(
     except KeyboardInterrupt:
         _cancel(ray, list(pending))
         raise
+    finally:
+        progress_queue.shutdown(force=True)
 
 
 CANCEL_GRACE_SECONDS = 10.0

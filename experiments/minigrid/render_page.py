@@ -91,6 +91,8 @@ def main() -> None:
             for folder in sorted((HERE / "runs").glob(f"{environment}__*"), key=_agent_order)
             if (folder / "results.json").exists()
         ]
+        if not folders:
+            continue
         figure, axes_row = plt.subplots(1, len(folders), figsize=(6.2 * len(folders), 4.0), squeeze=False)
         for axes, (agent, folder) in zip(axes_row[0], folders):
             results, total = load_comparison(folder)
