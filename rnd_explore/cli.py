@@ -194,15 +194,21 @@ def _compare(arguments: argparse.Namespace) -> int:
             backend=arguments.backend, retries=arguments.retries, ray_options=ray_options,
         )
     except KeyboardInterrupt:
-        console.print(
-            f"Interrupted. Complete trials keep their files in {Path(out_dir) / 'runs'}. "
-            f"To finish the sweep, rerun the same command with --out-dir {out_dir}"
-        )
+        results = Path(out_dir) / "results.csv"
+        if results.exists():
+            console.print(
+                f"Interrupted. The complete trials are in {Path(out_dir) / 'runs'} and their table in {results} "
+                f"(results.json lists the missing trials). To finish the sweep, rerun the same command with "
+                f"--out-dir {out_dir}"
+            )
+        else:
+            console.print(f"Interrupted before any trial completed. Rerun the same command with --out-dir {out_dir}")
         return 130
     if result.reused:
         console.print(f"Reused {result.reused} complete trials from {result.out_dir}.")
     console.print(results_table(result.table, base))
-    seeds = f"{len(arguments.seeds)} seed{'s' if len(arguments.seeds) != 1 else ''}"
+    seed_count = max((row.seeds for row in result.table), default=0)
+    seeds = f"{seed_count} seed{'s' if seed_count != 1 else ''}"
     console.print(
         f"Confidence intervals: percentile bootstrap over {seeds}. With fewer than 5 seeds "
         "they are close to the range of the seeds' values and only indicative."

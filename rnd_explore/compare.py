@@ -41,6 +41,7 @@ from rnd_explore.trials import (
     read_complete_trial,
     run_trial,
     set_aside_incomplete,
+    other_sweep_message,
     settings_differences,
     trial_settings,
 )
@@ -80,9 +81,11 @@ class ComparisonResult:
     Attributes:
         out_dir: the comparison folder.
         table: one row per bonus with at least one complete or failed trial.
-        runs: summaries of the complete trials, in grid order.
+        runs: summaries of the complete trials: the requested ones in grid order, then the
+            folder's other trials of the same sweep.
         failures: trials that failed on every attempt.
-        reused: complete trials found on disk and not run again.
+        reused: complete trials found on disk and not run again, including trials of the
+            same sweep that this call did not request.
         plot: the returns plot, or None when no trial completed.
     """
 
@@ -164,7 +167,7 @@ def run_comparison(
     # Ray workers may run in another working directory, so they get an absolute path.
     out_dir = Path(out_dir).absolute()
     configs = comparison_configs(base, bonuses, seeds, out_dir)
-    _check_other_trials(base, configs, out_dir)
+    others = _other_complete_trials(base, configs, out_dir)
 
     complete: dict[str, RunSummary] = {}
     for config in configs:
@@ -201,13 +204,16 @@ def run_comparison(
         # The workers have stopped, so the folders of unfinished trials can leave runs/.
         for config in to_run:
             set_aside_incomplete(out_dir / "runs" / config.resolved_run_name(), out_dir)
-        if complete:
-            _write_outputs(base, bonuses, configs, out_dir, complete, failures)
+        if complete or others:
+            _write_outputs(base, bonuses, configs, others, out_dir, complete, failures)
+        elif not any(out_dir.iterdir()):
+            out_dir.rmdir()
         raise
     finally:
         _stop_ray(backend, ray_started)
     logger.info("%d trials took %.1f s", len(to_run), time.perf_counter() - start)
-    return _write_outputs(base, bonuses, configs, out_dir, complete, failures, reused=len(configs) - len(to_run))
+    reused = len(configs) - len(to_run) + len(others)
+    return _write_outputs(base, bonuses, configs, others, out_dir, complete, failures, reused=reused)
 
 
 def _stop_ray(backend: str, started_here: bool) -> None:
@@ -217,51 +223,71 @@ def _stop_ray(backend: str, started_here: bool) -> None:
         disconnect(started_here)
 
 
-def _check_other_trials(base: TrainConfig, configs: Sequence[TrainConfig], out_dir: Path) -> None:
-    """Raise ValueError when ``out_dir`` has complete trials of a sweep with other settings.
+def _other_complete_trials(base: TrainConfig, configs: Sequence[TrainConfig], out_dir: Path) -> list[RunSummary]:
+    """Return the complete trials in ``out_dir`` that this command does not request.
 
-    Trials of the same sweep that this command does not request (for example a seed left
-    out) are fine: they would have been built from the same settings.
+    They belong to the same sweep when this command's settings would have built them, for
+    example a seed left out now, and then join the table.
+
+    Raises:
+        ValueError: when one of them was run with other settings.
     """
     requested = {config.resolved_run_name() for config in configs}
     runs = out_dir / "runs"
-    if not runs.is_dir():
-        return
-    for run_dir in sorted(runs.iterdir()):
+    others = []
+    for run_dir in sorted(runs.iterdir()) if runs.is_dir() else []:
         payload = read_complete_trial(run_dir) if run_dir.name not in requested else None
         if payload is None:
             continue
         stored = payload["settings"]
-        differences = [f"bonus: {stored.get('bonus')!r} is unknown"]
+        differences = [f"--bonus: {stored.get('bonus')!r} is unknown"]
         if stored.get("bonus") in BONUS_NAMES:
             (expected,) = comparison_configs(base, [stored["bonus"]], [stored["seed"]], out_dir)
             differences = settings_differences(stored, trial_settings(expected))
         if differences:
-            raise ValueError(
-                f"{out_dir} contains the complete trial {run_dir.name} of a sweep with other settings "
-                f"({', '.join(differences[:4])}). A comparison folder holds one sweep: pass another --out-dir, "
-                "or rerun with that sweep's settings."
-            )
+            raise ValueError(other_sweep_message(run_dir, differences))
+        others.append(RunSummary(**payload["summary"]))
+    return others
 
 
-def _write_outputs(base, bonuses, configs, out_dir, complete, failures, reused=0) -> ComparisonResult:
-    """Write the table (complete and failed trials) and the plot (complete trials)."""
+def _write_outputs(
+    base: TrainConfig,
+    bonuses: Sequence[str],
+    configs: Sequence[TrainConfig],
+    others: Sequence[RunSummary],
+    out_dir: Path,
+    complete: dict[str, RunSummary],
+    failures: Sequence[TrialOutcome],
+    reused: int = 0,
+) -> ComparisonResult:
+    """Write the table (complete and failed trials) and the plot (complete trials).
+
+    The requested trials come first, then the folder's other complete trials of the same
+    sweep. Requested trials that are neither complete nor failed, after an interruption,
+    are listed in results.json under "missing_trials".
+    """
     names = [config.resolved_run_name() for config in configs]
-    summaries = [complete[name] for name in names if name in complete]
+    summaries = [complete[name] for name in names if name in complete] + list(others)
+    bonus_order = list(bonuses) + [name for name in BONUS_NAMES if name not in bonuses and
+                                   any(summary.bonus == name for summary in others)]
     bonus_of = {config.resolved_run_name(): config.bonus for config in configs}
-    table = aggregate(summaries, bonuses, failed=[bonus_of[failure.run_name] for failure in failures])
-    write_tables(out_dir, table, summaries, failures=[dataclasses.asdict(failure) for failure in failures])
+    failed_names = {failure.run_name for failure in failures}
+    missing = [name for name in names if name not in complete and name not in failed_names]
+
+    table = aggregate(summaries, bonus_order, failed=[bonus_of[failure.run_name] for failure in failures])
+    write_tables(out_dir, table, summaries, failures=[dataclasses.asdict(failure) for failure in failures],
+                 missing=missing)
     labels = {row.bonus: row.label for row in table}
     run_dirs = {
         labels[bonus]: [out_dir / "runs" / summary.run_name for summary in summaries if summary.bonus == bonus]
-        for bonus in bonuses
+        for bonus in bonus_order
         if any(summary.bonus == bonus for summary in summaries)
     }
     plot = None
     if run_dirs:
         title = f"{base.env_description()}, agent {base.agent}"
         plot = plot_returns(out_dir, run_dirs, base.planned_steps, title)
-    return ComparisonResult(out_dir=out_dir, table=table, runs=summaries, failures=failures,
+    return ComparisonResult(out_dir=out_dir, table=table, runs=summaries, failures=list(failures),
                             reused=reused, plot=plot)
 
 

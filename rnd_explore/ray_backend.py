@@ -61,12 +61,12 @@ def connect(address: str | None, local_cpus: int, cpus_per_trial: float, gpus_pe
     """Start a private Ray instance or connect to a cluster; return whether this call started Ray.
 
     Without ``address`` the private instance gets ``local_cpus`` CPUs and the GPUs torch
-    sees. The per-trial resources are checked against the whole cluster's, so a request no
-    node can ever meet raises instead of waiting forever.
+    sees. The per-trial resources are checked against the largest machine's, so a
+    request that no machine can ever meet raises instead of waiting forever.
 
     Raises:
         ValueError: when the cluster at ``address`` cannot be reached, or when
-            ``cpus_per_trial`` or ``gpus_per_trial`` exceeds what the cluster has.
+            ``cpus_per_trial`` or ``gpus_per_trial`` exceeds what its largest machine has.
     """
     ray = import_ray()
     if ray.is_initialized():
@@ -74,16 +74,24 @@ def connect(address: str | None, local_cpus: int, cpus_per_trial: float, gpus_pe
     else:
         _init(ray, address, local_cpus)
         started_here = True
-    available = ray.cluster_resources()
+    nodes = [node["Resources"] for node in ray.nodes() if node.get("Alive")]
     for name, requested, key in (("cpus_per_trial", cpus_per_trial, "CPU"), ("gpus_per_trial", gpus_per_trial, "GPU")):
-        if requested > available.get(key, 0.0):
+        largest = max((resources.get(key, 0.0) for resources in nodes), default=0.0)
+        if requested > largest:
             disconnect(started_here)
-            where = f"the cluster at {address}" if address is not None else "this machine's private Ray instance"
-            raise ValueError(
-                f"{name} is {requested}, but {where} has {available.get(key, 0.0):g} {key}s in total, so no trial "
-                f"could ever start. Lower --{name.replace('_', '-')} or add machines with {key}s to the cluster."
-            )
+            raise ValueError(_too_large_message(name, requested, key, largest, address))
     return started_here
+
+
+def _too_large_message(name: str, requested: float, key: str, largest: float, address: str | None) -> str:
+    flag = f"--{name.replace('_', '-')}"
+    if address is None:
+        fix = f"Lower {flag}" + (" or raise --workers." if key == "CPU" else ".")
+        return (f"{name} is {requested:g}, but this machine's private Ray instance has {largest:g} {key}s, so no "
+                f"trial could ever start. {fix}")
+    return (f"{name} is {requested:g}, but the largest machine of the cluster at {address} has {largest:g} {key}s, "
+            f"and one trial runs on one machine, so no trial could ever start. Lower {flag} or add a machine "
+            f"with at least {requested:g} {key}s.")
 
 
 def disconnect(started_here: bool) -> None:
@@ -127,16 +135,16 @@ def run_on_ray(
     over stay valid.
     """
     ray = import_ray()
-    from ray.util.queue import Empty, Queue
 
-    progress_queue = Queue(actor_options={"num_cpus": 0})
+    board = ray.remote(ProgressBoard).options(num_cpus=0).remote()
     task = ray.remote(_trial_task).options(num_cpus=cpus_per_trial, num_gpus=gpus_per_trial, max_retries=retries)
     root = out_dir if shared_storage else None
-    pending = {task.remote(config, root, retries, progress_queue, trainer): config for config in configs}
+    pending = {task.remote(config, root, retries, board, trainer): config for config in configs}
     try:
         while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.2)
-            _drain(progress_queue, Empty, on_progress)
+            ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
+            for name, steps in ray.get(board.read.remote()).items():
+                on_progress(name, steps)
             for reference in ready:
                 config = pending.pop(reference)
                 on_outcome(_collect(ray, reference, config, out_dir, retries))
@@ -144,7 +152,28 @@ def run_on_ray(
         _cancel(ray, list(pending))
         raise
     finally:
-        progress_queue.shutdown(force=True)
+        ray.kill(board)
+
+
+class ProgressBoard:
+    """Ray actor body that keeps the latest step count of every running trial.
+
+    Workers send reports without waiting for an answer. A task that waits on a Ray call
+    gives its CPU back to the scheduler, which would let more trials run at once than the
+    CPUs allow.
+    """
+
+    def __init__(self) -> None:
+        self.steps: dict[str, int] = {}
+
+    def report(self, name: str, steps: int) -> None:
+        """Store ``steps`` as the latest step count of trial ``name``."""
+        self.steps[name] = steps
+
+    def read(self) -> dict[str, int]:
+        """Return every trial's latest step count and forget them."""
+        steps, self.steps = self.steps, {}
+        return steps
 
 
 CANCEL_GRACE_SECONDS = 10.0
@@ -217,22 +246,13 @@ def _check_reachable(address: str) -> None:
         socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_SECONDS).close()
     except OSError as error:
         raise ValueError(
-            f"Could not reach a Ray cluster at address {address!r} ({error}). Start one there with "
+            f"Could not connect to a Ray cluster at address {address!r}: {error}. Start one there with "
             "'ray start --head', check --address, or leave --address out to use a private instance."
         ) from error
 
 
-def _drain(progress_queue: Any, empty: type[Exception], on_progress: Callable[[str, int], None]) -> None:
-    while True:
-        try:
-            name, steps = progress_queue.get_nowait()
-        except empty:
-            return
-        on_progress(name, steps)
-
-
 def _trial_task(
-    config: TrainConfig, root: Path | None, retries: int, progress_queue: Any, trainer: Callable[..., Any]
+    config: TrainConfig, root: Path | None, retries: int, board: Any, trainer: Callable[..., Any]
 ) -> tuple[TrialOutcome, bytes | None]:
     """Run one trial in a Ray worker: into ``root`` when given, else into a temporary folder returned packed."""
     logging.basicConfig(level=logging.WARNING)
@@ -242,7 +262,7 @@ def _trial_task(
     def report(steps: int) -> None:
         now = time.monotonic()
         if now - last_report[0] >= PROGRESS_INTERVAL_SECONDS or steps >= config.total_steps:
-            progress_queue.put_nowait((name, steps))
+            board.report.remote(name, steps)
             last_report[0] = now
 
     if root is not None:

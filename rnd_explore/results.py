@@ -119,8 +119,13 @@ def write_tables(
     rows: Sequence[BonusResult],
     summaries: Sequence[RunSummary],
     failures: Sequence[dict] = (),
+    missing: Sequence[str] = (),
 ) -> None:
-    """Write ``results.csv`` and ``results.json`` (table, every run's summary, failed trials), atomically."""
+    """Write ``results.csv`` and ``results.json`` atomically.
+
+    results.json holds the table, every run's summary, the failed trials and the names of
+    requested trials that have no result yet (after an interruption).
+    """
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(BonusResult.__dataclass_fields__))
     writer.writeheader()
@@ -131,6 +136,7 @@ def write_tables(
         "table": [asdict(row) for row in rows],
         "runs": [asdict(summary) for summary in summaries],
         "failures": [dict(failure) for failure in failures],
+        "missing_trials": list(missing),
     }
     atomic_write_text(out_dir / "results.json", json.dumps(payload, indent=2))
 

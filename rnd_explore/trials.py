@@ -59,6 +59,14 @@ class TrialOutcome:
         return self.summary is not None
 
 
+BONUS_ONLY_SETTINGS = (
+    "num_members", "parameterization", "bias_std", "ensemble_labels", "exploration", "bonus_hidden",
+    "bonus_output_dim", "bonus_learning_rate", "update_proportion", "bonus_epochs", "bonus_minibatch_size",
+    "gamma_int", "equivalence_probe", "intrinsic_coef", "warmup_steps",
+)
+"""Config fields that a run without a bonus never reads."""
+
+
 def trial_settings(config: TrainConfig) -> dict[str, Any]:
     """The config fields that define a trial's result (everything but ``SETTINGS_IGNORED_ON_RESUME``)."""
     settings = config.to_dict()
@@ -67,10 +75,21 @@ def trial_settings(config: TrainConfig) -> dict[str, Any]:
     return settings
 
 
+def _relevant(settings: dict[str, Any]) -> dict[str, Any]:
+    if settings.get("bonus") != "none":
+        return settings
+    return {name: value for name, value in settings.items() if name not in BONUS_ONLY_SETTINGS}
+
+
 def settings_differences(stored: dict[str, Any], expected: dict[str, Any]) -> list[str]:
-    """Describe the fields where two trial settings differ, as ``"name: A there, B now"``."""
+    """Describe the options where two trial settings differ, as ``"--name: A there, B now"``.
+
+    Options that the trial's bonus does not use (all bonus options for a run without a
+    bonus) are not compared.
+    """
+    stored, expected = _relevant(stored), _relevant(expected)
     names = sorted(name for name in set(stored) | set(expected) if stored.get(name) != expected.get(name))
-    return [f"{name}: {stored.get(name)!r} there, {expected.get(name)!r} now" for name in names]
+    return [f"--{name.replace('_', '-')}: {stored.get(name)!r} there, {expected.get(name)!r} now" for name in names]
 
 
 def read_complete_trial(run_dir: Path) -> dict[str, Any] | None:
@@ -93,11 +112,17 @@ def load_complete_trial(run_dir: Path, config: TrainConfig) -> RunSummary | None
         return None
     differences = settings_differences(payload["settings"], trial_settings(config))
     if differences:
-        raise ValueError(
-            f"{run_dir} contains a complete trial run with other settings ({', '.join(differences[:4])}). "
-            "Rerun with the original settings to continue that sweep, or pass another --out-dir."
-        )
+        raise ValueError(other_sweep_message(run_dir, differences))
     return RunSummary(**payload["summary"])
+
+
+def other_sweep_message(run_dir: Path, differences: list[str]) -> str:
+    """Error text for a comparison folder that holds a complete trial of another sweep."""
+    return (
+        f"{run_dir.parent.parent} contains the complete trial {run_dir.name} of a sweep with other settings "
+        f"({', '.join(differences[:4])}). A comparison folder holds one sweep: rerun with that sweep's "
+        "settings to continue it, or pass another --out-dir."
+    )
 
 
 def mark_complete(run_dir: Path, config: TrainConfig, summary: RunSummary) -> None:

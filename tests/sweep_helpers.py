@@ -16,3 +16,23 @@ def train_failing_on_one_seed(config, progress=None):
         (run_dir / "partial.txt").write_text("this attempt started and then failed\n")
         raise RuntimeError(f"injected failure for seed {config.seed}")
     return train(config, progress=progress)
+
+
+def train_recording_time(config, progress=None):
+    """Train normally, reporting progress while it waits a second, and record when it ran.
+
+    The start and end times go to ``<comparison folder>/timeline/<run name>.json``.
+    """
+    import json
+    import time
+
+    start = time.time()
+    for steps in range(0, 1000, 100):
+        if progress is not None:
+            progress(steps)
+        time.sleep(0.1)
+    summary = train(config, progress=progress)
+    timeline = Path(config.log_dir).parent / "timeline"
+    timeline.mkdir(exist_ok=True)
+    (timeline / f"{config.resolved_run_name()}.json").write_text(json.dumps([start, time.time()]))
+    return summary

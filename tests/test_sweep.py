@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from sweep_helpers import FAILING_SEED, train_failing_on_one_seed
+from sweep_helpers import FAILING_SEED, train_failing_on_one_seed, train_recording_time
 
 from rnd_explore.cli import main
 from rnd_explore.compare import RayOptions, run_comparison
@@ -90,7 +90,7 @@ def test_rerun_runs_only_missing_trials(tmp_path):
 def test_rerun_with_other_settings_is_rejected(tmp_path):
     run_comparison(tiny_config(), ["none"], [0], tmp_path, show_progress=False)
 
-    with pytest.raises(ValueError, match=r"other settings \(total_steps: 1024 there, 2048 now\)"):
+    with pytest.raises(ValueError, match=r"other settings \(--total-steps: 1024 there, 2048 now\)"):
         run_comparison(tiny_config(total_steps=2048), ["none"], [0], tmp_path, show_progress=False)
 
 
@@ -100,9 +100,21 @@ def test_folder_of_other_sweep_is_rejected(tmp_path):
     with pytest.raises(ValueError, match=r"complete trial DeepSea-v0__none__seed0 of a sweep with other settings"):
         run_comparison(tiny_config(total_steps=2048), ["none"], [5], tmp_path, show_progress=False)
     assert not (tmp_path / "runs" / "DeepSea-v0__none__seed5").exists()
-    # Another seed of the same sweep is welcome.
+    # Another seed of the same sweep is welcome, and the table covers both.
     result = run_comparison(tiny_config(), ["none"], [5], tmp_path, show_progress=False)
-    assert [summary.seed for summary in result.runs] == [5]
+    assert [summary.seed for summary in result.runs] == [5, 0]
+    assert result.table[0].seeds == 2
+    assert result.reused == 1
+
+
+def test_unused_bonus_options_ignored_for_none(tmp_path):
+    run_comparison(tiny_config(), ["none"], [0], tmp_path, show_progress=False)
+
+    result = run_comparison(tiny_config(num_members=4), ["ensemble"], [0], tmp_path, show_progress=False)
+    assert [row.bonus for row in result.table] == ["ensemble", "none"]
+
+    with pytest.raises(ValueError, match=r"DeepSea-v0__ensemble__seed0 .*--num-members: 4 there, 2 now"):
+        run_comparison(tiny_config(num_members=2), ["rnd"], [0], tmp_path, show_progress=False)
 
 
 def test_interrupt_keeps_finished_results(tmp_path):
@@ -116,6 +128,7 @@ def test_interrupt_keeps_finished_results(tmp_path):
 
     written = json.loads((tmp_path / "results.json").read_text())
     assert [run["seed"] for run in written["runs"]] == [0]
+    assert written["missing_trials"] == ["DeepSea-v0__none__seed1"]
     rerun = run_comparison(tiny_config(), ["none"], [0, 1], tmp_path, show_progress=False)
     assert rerun.reused == 1
     assert [summary.seed for summary in rerun.runs] == [0, 1]
@@ -142,7 +155,7 @@ def test_ray_options_need_the_ray_backend(tmp_path, capsys):
 def test_unreachable_ray_address_raises(tmp_path):
     pytest.importorskip("ray")
 
-    with pytest.raises(ValueError, match=r"Could not reach a Ray cluster at address '127.0.0.1:1'"):
+    with pytest.raises(ValueError, match=r"Could not connect to a Ray cluster at address '127.0.0.1:1'"):
         run_comparison(tiny_config(), ["none"], [0], tmp_path, backend="ray", show_progress=False,
                        ray_options=RayOptions(address="127.0.0.1:1"))
 
@@ -154,9 +167,28 @@ def test_ray_gpu_request_beyond_machine_raises(tmp_path):
 
     gpus = torch.cuda.device_count() + 1
 
-    with pytest.raises(ValueError, match=rf"gpus_per_trial is {gpus}.0, but this machine's private Ray instance"):
+    with pytest.raises(ValueError, match=rf"gpus_per_trial is {gpus}, but this machine's private Ray instance has {gpus - 1} GPUs"):
         run_comparison(tiny_config(), ["none"], [0], tmp_path, backend="ray", show_progress=False,
                        ray_options=RayOptions(gpus_per_trial=gpus))
+
+
+@pytest.mark.slow
+def test_ray_runs_at_most_workers_trials(tmp_path, monkeypatch):
+    pytest.importorskip("ray")
+    tests_dir = str(Path(__file__).parent)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [tests_dir, os.environ.get("PYTHONPATH")])))
+
+    run_comparison(tiny_config(), ["none"], [0, 1, 2, 3, 4], tmp_path, backend="ray", workers=2,
+                   show_progress=False, trainer=train_recording_time)
+
+    spans = [json.loads(path.read_text()) for path in (tmp_path / "timeline").glob("*.json")]
+    assert len(spans) == 5
+    events = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
+    running = max_running = 0
+    for _, change in events:
+        running += change
+        max_running = max(max_running, running)
+    assert max_running == 2
 
 
 @pytest.mark.slow

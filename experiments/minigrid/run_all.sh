@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reruns the MiniGrid comparisons behind experiments/minigrid/README.md (about 2 hours on
+# Reruns the MiniGrid comparisons behind experiments/minigrid/README.md (about 2.5 hours on
 # 2 cores), then renders the page's table and figures. Every compare call is resumable:
 # after an interruption, rerun this script and only the missing trials run.
 set -euo pipefail
@@ -22,5 +22,7 @@ doorkey=(--env-id MiniGrid-DoorKey-8x8-v0 --seeds 0 1 --total-steps 300000)
 rnd-explore compare "${doorkey[@]}" --agent sb3-ppo --out-dir runs/DoorKey-8x8__sb3-ppo "${common[@]}" "${all_bonuses[@]}"
 rnd-explore compare "${doorkey[@]}" --agent ppo-dual --gamma 0.99 --out-dir runs/DoorKey-8x8__ppo-dual-gamma0.99 \
   "${common[@]}" "${all_bonuses[@]}"
+rnd-explore compare "${doorkey[@]}" --agent sb3-ppo --intrinsic-coef 0.3 --out-dir runs/DoorKey-8x8__sb3-ppo-cint0.3 \
+  "${common[@]}" --bonuses rnd ensemble bayes-rnd
 
 python render_page.py
