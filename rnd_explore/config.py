@@ -73,7 +73,10 @@ class TrainConfig:
     n_epochs: int = _option(4, "PPO optimisation epochs per rollout")
     learning_rate: float = _option(5e-4, "PPO Adam learning rate")
     gamma: float | None = _option(
-        None, "discount of the extrinsic return, mixed with the bonus for sb3-ppo (default: 0.99 sb3-ppo, 0.999 ppo-dual)"
+        None,
+        "discount of the extrinsic return, mixed with the bonus for sb3-ppo. On MiniGrid MultiRoom-N2-S4, "
+        "ppo-dual reached a return of 0.75 within 100k steps on 11 of 12 runs with 0.99 but on 4 of 12 "
+        "with 0.999 (default: 0.99 sb3-ppo, 0.999 ppo-dual)",
     )
     gae_lambda: float = _option(0.95, "GAE lambda")
     clip_range: float = _option(0.2, "PPO clip range")
@@ -81,8 +84,10 @@ class TrainConfig:
     policy_hidden: tuple[int, ...] = _option((64, 64), "hidden layer widths of the policy and value MLPs")
     intrinsic_coef: float | None = _option(
         None,
-        "c_int, weight of the normalised bonus: in the reward for sb3-ppo, in the advantage for ppo-dual "
-        "(default: 3 sb3-ppo, 1 ppo-dual)",
+        "c_int, weight of the normalised bonus: in the reward for sb3-ppo, in the advantage for ppo-dual. "
+        "With sb3-ppo the bonus enters the episodic return, so on tasks that end at the goal a large c_int "
+        "pays the agent to avoid the goal (on MiniGrid MultiRoom at c_int 3 it ran out the clock in every "
+        "episode) (default: 3 sb3-ppo, 1 ppo-dual)",
     )
     extrinsic_coef: float | None = _option(
         None, "c_ext, weight of the environment reward or advantage (default: 1 sb3-ppo, 2 ppo-dual)"

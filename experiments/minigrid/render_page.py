@@ -6,8 +6,9 @@ environment and agent setting, see ``run_all.sh``) and writes, next to this file
 * ``returns_<Env>.png``: return against environment steps, one panel per agent, one curve
   per bonus: the mean over seeds with a 95% percentile-bootstrap band over seeds.
 * ``table.md``: per environment, agent and bonus, the seeds that reached the goal, the
-  final return with its 95% bootstrap interval, and the steps until the seed's return curve
-  first reached the environment's threshold (``THRESHOLDS``).
+  final return with its 95% bootstrap interval, and the steps until a seed's return curve
+  first reached the environment's threshold (``THRESHOLDS``): the median over the seeds
+  that reached it, and their count.
 
 Usage: ``python render_page.py`` from this folder, after ``run_all.sh``.
 """
@@ -66,11 +67,11 @@ def band(curves: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def format_steps(per_seed: list[float]) -> str:
-    """Median over seeds (a seed that never reached it counts as infinite) and the count."""
-    reached = sum(math.isfinite(value) for value in per_seed)
-    median = float(np.median(per_seed))
-    text = "never" if math.isinf(median) else f"{median / 1000:.0f}k"
-    return f"{text} ({reached}/{len(per_seed)})"
+    """Median over the seeds that reached the threshold, and how many of all seeds did."""
+    reached = [value for value in per_seed if math.isfinite(value)]
+    if not reached:
+        return f"never (0/{len(per_seed)})"
+    return f"{float(np.median(reached)) / 1000:.0f}k ({len(reached)}/{len(per_seed)})"
 
 
 def _agent_order(folder: Path) -> tuple[int, str]:
@@ -81,7 +82,7 @@ def _agent_order(folder: Path) -> tuple[int, str]:
 
 def main() -> None:
     plt = pyplot()
-    lines = ["| environment | agent | bonus | seeds reaching the goal | final return [95% CI] | steps to threshold: median (seeds) |",
+    lines = ["| environment | agent | bonus | seeds reaching the goal | final return [95% CI] | steps to threshold (seeds reaching it) |",
              "|---|---|---|---|---|---|"]
     environments = sorted({folder.name.split("__")[0] for folder in (HERE / "runs").iterdir() if folder.is_dir()})
     for environment in environments:
