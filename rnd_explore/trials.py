@@ -120,7 +120,7 @@ def other_sweep_message(run_dir: Path, differences: list[str]) -> str:
     """Error text for a comparison folder that holds a complete trial of another sweep."""
     return (
         f"{run_dir.parent.parent} contains the complete trial {run_dir.name} of a sweep with other settings "
-        f"({', '.join(differences[:4])}). A comparison folder holds one sweep: rerun with that sweep's "
+        f"({'; '.join(differences[:4])}). A comparison folder holds one sweep: rerun with that sweep's "
         "settings to continue it, or pass another --out-dir."
     )
 

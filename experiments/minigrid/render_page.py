@@ -5,6 +5,9 @@ environment and agent setting, see ``run_all.sh``) and writes, next to this file
 
 * ``returns_<Env>.png``: return against environment steps, one panel per agent, one curve
   per bonus: the mean over seeds with a 95% percentile-bootstrap band over seeds.
+* ``results/<folder>.csv`` and ``.json``: copies of each comparison's results files, and
+  ``results/curves.csv``: every seed's return curve (the mean return per interval), from
+  which the figures and the threshold column are computed.
 * ``table.md``: per environment, agent and bonus, the seeds that reached the goal, the
   final return with its 95% bootstrap interval, and the steps until a seed's return curve
   first reached the environment's threshold (``THRESHOLDS``): the median over the seeds
@@ -15,8 +18,10 @@ Usage: ``python render_page.py`` from this folder, after ``run_all.sh``.
 
 from __future__ import annotations
 
+import csv
 import json
 import math
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +87,8 @@ def _agent_order(folder: Path) -> tuple[int, str]:
 
 def main() -> None:
     plt = pyplot()
+    (HERE / "results").mkdir(exist_ok=True)
+    curve_rows = []
     lines = ["| environment | agent | bonus | seeds reaching the goal | final return [95% CI] | steps to threshold (seeds reaching it) |",
              "|---|---|---|---|---|---|"]
     environments = sorted({folder.name.split("__")[0] for folder in (HERE / "runs").iterdir() if folder.is_dir()})
@@ -96,6 +103,8 @@ def main() -> None:
             continue
         figure, axes_row = plt.subplots(1, len(folders), figsize=(6.2 * len(folders), 4.0), squeeze=False)
         for axes, (agent, folder) in zip(axes_row[0], folders):
+            for name in ("results.csv", "results.json"):
+                shutil.copyfile(folder / name, HERE / "results" / f"{folder.name}.{name.split('.')[1]}")
             results, total = load_comparison(folder)
             grid = np.linspace(0, total, BINS + 1)
             centres = 0.5 * (grid[1:] + grid[:-1])
@@ -104,6 +113,9 @@ def main() -> None:
                 if bonus not in rows:
                     continue
                 curves = curves_for(folder, bonus, results["runs"], grid)
+                seeds = [run["seed"] for run in results["runs"] if run["bonus"] == bonus]
+                for seed, curve in zip(seeds, curves):
+                    curve_rows += [[environment, agent, bonus, seed, int(step), value] for step, value in zip(centres, curve)]
                 mean, low, high = band(curves)
                 axes.plot(centres, mean, label=f"{bonus} ({len(curves)} seeds)")
                 axes.fill_between(centres, low, high, alpha=0.2)
@@ -120,6 +132,10 @@ def main() -> None:
             axes.grid(alpha=0.3)
             axes.legend(loc="upper left", fontsize=8)
         save_figure(figure, HERE / f"returns_{environment}.png", dpi=110)
+    with open(HERE / "results" / "curves.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["environment", "agent", "bonus", "seed", "interval_centre_step", "mean_return"])
+        writer.writerows(curve_rows)
     (HERE / "table.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
