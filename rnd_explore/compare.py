@@ -206,7 +206,7 @@ def run_comparison(
             set_aside_incomplete(out_dir / "runs" / config.resolved_run_name(), out_dir)
         if complete or others:
             _write_outputs(base, bonuses, configs, others, out_dir, complete, failures)
-        elif not any(out_dir.iterdir()):
+        elif out_dir.is_dir() and not any(out_dir.iterdir()):
             out_dir.rmdir()
         raise
     finally:
