@@ -60,8 +60,8 @@ def import_ray() -> Any:
 def connect(address: str | None, local_cpus: int, cpus_per_trial: float, gpus_per_trial: float) -> bool:
     """Start a private Ray instance or connect to a cluster; return whether this call started Ray.
 
-    Without ``address`` the private instance gets ``local_cpus`` CPUs and the GPUs torch
-    sees. The per-trial resources are checked against the largest machine's, so a
+    Without ``address`` the private instance gets ``local_cpus`` CPUs and every GPU that
+    ``torch.cuda.device_count()`` reports. The per-trial resources are checked against the largest machine's, so a
     request that no machine can ever meet raises instead of waiting forever.
 
     Raises:
@@ -158,7 +158,7 @@ def run_on_ray(
 class ProgressBoard:
     """Ray actor body that keeps the latest step count of every running trial.
 
-    Workers send reports without waiting for an answer. A task that waits on a Ray call
+    Workers send reports without waiting for a reply. A task that waits on a Ray call
     gives its CPU back to the scheduler, which would let more trials run at once than the
     CPUs allow.
     """

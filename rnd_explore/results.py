@@ -123,7 +123,7 @@ def write_tables(
 ) -> None:
     """Write ``results.csv`` and ``results.json`` atomically.
 
-    results.json holds the table, every run's summary, the failed trials and the names of
+    results.json contains the table, every run's summary, the failed trials and the names of
     requested trials that have no result yet (after an interruption).
     """
     buffer = io.StringIO()

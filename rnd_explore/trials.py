@@ -39,7 +39,7 @@ speed, not the numbers a trial produces."""
 
 @dataclass
 class TrialOutcome:
-    """What happened to one trial.
+    """Result of one trial in a sweep: its summary, or the error of its last attempt.
 
     Attributes:
         run_name: the trial's run folder name.
@@ -68,7 +68,7 @@ BONUS_ONLY_SETTINGS = (
 
 
 def trial_settings(config: TrainConfig) -> dict[str, Any]:
-    """The config fields that define a trial's result (everything but ``SETTINGS_IGNORED_ON_RESUME``)."""
+    """Return the config fields that define a trial's result (all but ``SETTINGS_IGNORED_ON_RESUME``)."""
     settings = config.to_dict()
     for name in SETTINGS_IGNORED_ON_RESUME:
         settings.pop(name, None)
@@ -117,10 +117,10 @@ def load_complete_trial(run_dir: Path, config: TrainConfig) -> RunSummary | None
 
 
 def other_sweep_message(run_dir: Path, differences: list[str]) -> str:
-    """Error text for a comparison folder that holds a complete trial of another sweep."""
+    """Build the error text for a comparison folder that contains a complete trial of another sweep."""
     return (
         f"{run_dir.parent.parent} contains the complete trial {run_dir.name} of a sweep with other settings "
-        f"({'; '.join(differences[:4])}). A comparison folder holds one sweep: rerun with that sweep's "
+        f"({'; '.join(differences[:4])}). A comparison folder contains one sweep: rerun with that sweep's "
         "settings to continue it, or pass another --out-dir."
     )
 
@@ -154,7 +154,7 @@ def set_aside_incomplete(run_dir: Path, root: Path) -> Path | None:
 
 
 def failure_path(root: Path, run_name: str) -> Path:
-    """Where a trial's failure record lives."""
+    """Return the path of a trial's failure record."""
     return root / "failures" / f"{run_name}.json"
 
 
@@ -168,9 +168,9 @@ def run_trial(
     """Train one trial into ``root/runs/<run name>``, retrying up to ``retries`` times on errors.
 
     Before each attempt an incomplete run folder is moved to ``root/incomplete/``. After a
-    successful attempt the complete marker is written and an old failure record removed;
-    after the last failed attempt the failure is recorded in ``root/failures/<run name>.json``
-    with its traceback. ``KeyboardInterrupt`` is not caught.
+    successful attempt the complete marker is written and an old failure record is removed.
+    After the last failed attempt the failure and its traceback are recorded in
+    ``root/failures/<run name>.json``. ``KeyboardInterrupt`` is not caught.
 
     Args:
         config: the trial's config; its ``log_dir`` is replaced by ``root/runs``.

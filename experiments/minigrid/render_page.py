@@ -8,10 +8,10 @@ environment and agent setting, see ``run_all.sh``) and writes, next to this file
 * ``results/<folder>.csv`` and ``.json``: copies of each comparison's results files, and
   ``results/curves.csv``: every seed's return curve (the mean return per interval), from
   which the figures and the threshold column are computed.
-* ``table.md``: per environment, agent and bonus, the seeds that reached the goal, the
-  final return with its 95% bootstrap interval, and the steps until a seed's return curve
-  first reached the environment's threshold (``THRESHOLDS``): the median over the seeds
-  that reached it, and their count.
+* ``table.md``: per environment, agent and bonus, the seeds that reached the goal and the
+  final return with its 95% bootstrap interval. Its last column gives the steps until a
+  seed's return curve first reached the environment's threshold (``THRESHOLDS``), as the
+  median over the seeds that reached it, with their count.
 
 Usage: ``python render_page.py`` from this folder, after ``run_all.sh``.
 """
